@@ -1,0 +1,1 @@
+"""The HTTP ingest API and its RabbitMQ publisher."""

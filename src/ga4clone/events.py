@@ -1,0 +1,132 @@
+"""The shapes of an event at the edges: the HTTP body and the queued message.
+
+The API validates request bodies into :class:`Event`; it wraps the accepted
+events, together with what the server knows about the request, into one
+:class:`EventMessage` per request and publishes that. The worker decodes the
+same :class:`EventMessage`, so both sides agree on one definition.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StrictInt,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+
+MAX_PARAMS = 25
+MAX_PARAM_KEY_CHARS = 40
+MAX_PARAM_STRING_CHARS = 100
+MAX_PAST_MS = 72 * 3600 * 1000
+MAX_FUTURE_MS = 10 * 60 * 1000
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+ParamValue = str | int | float | bool
+
+
+def _check_param_value(value: Any) -> ParamValue:
+    """Accept a string of at most 100 characters, a finite number or a boolean."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        if not _INT64_MIN <= value <= _INT64_MAX:
+            raise ValueError("integer is outside the 64-bit range")
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("number must be finite")
+        return value
+    if isinstance(value, str):
+        if len(value) > MAX_PARAM_STRING_CHARS:
+            raise ValueError(
+                f"string must be at most {MAX_PARAM_STRING_CHARS} characters"
+            )
+        return value
+    raise ValueError("must be a string, a number or a boolean")
+
+
+_ParamKey = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_PARAM_KEY_CHARS)
+]
+_Param = Annotated[ParamValue, PlainValidator(_check_param_value)]
+_EventName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,39}$")]
+_Id = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+_Url = Annotated[str, StringConstraints(max_length=2048)]
+_Short = Annotated[str, StringConstraints(max_length=64)]
+
+
+class Event(BaseModel):
+    """One event as SDKs send it; unknown top-level fields are ignored."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    project_id: uuid.UUID = Field(alias="projectId")
+    event_id: uuid.UUID | None = Field(None, alias="eventId")
+    event_name: _EventName = Field(alias="eventName")
+    timestamp: StrictInt = Field(ge=0, description="Unix time in milliseconds.")
+    client_id: _Id = Field(alias="clientId")
+    session_id: _Id = Field(alias="sessionId")
+    path: _Url | None = None
+    referrer: _Url | None = None
+    sdk_name: _Short | None = Field(None, alias="sdkName")
+    sdk_version: _Short | None = Field(None, alias="sdkVersion")
+    params: dict[_ParamKey, _Param] = Field(
+        default_factory=dict, max_length=MAX_PARAMS
+    )
+
+    @field_validator("timestamp")
+    @classmethod
+    def _within_window(cls, value: int, info: ValidationInfo) -> int:
+        # The window only applies at ingestion; the worker decodes queued
+        # events without a clock, since a message may wait in the queue.
+        now_ms = (info.context or {}).get("now_ms")
+        if now_ms is None:
+            return value
+        if value < now_ms - MAX_PAST_MS:
+            raise ValueError("timestamp is more than 72 hours in the past")
+        if value > now_ms + MAX_FUTURE_MS:
+            raise ValueError("timestamp is more than 10 minutes in the future")
+        return value
+
+
+class EventMessage(BaseModel):
+    """The AMQP message body: the events of one request and its server facts."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    received_at_ms: int = Field(alias="receivedAt")
+    user_agent: str = Field("", alias="userAgent")
+    client_ip: str = Field("", alias="clientIp")
+    events: list[Event] = Field(min_length=1)
+
+
+def format_location(loc: tuple[int | str, ...]) -> str:
+    """Render a pydantic error location as a JSON path like ``[3].params.price``."""
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part == "[key]":
+            path += "[key]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path
+
+
+def describe_errors(exc: ValidationError) -> list[dict[str, str]]:
+    """Every problem of a failed validation, as ``{"path", "message"}`` pairs."""
+    problems = []
+    for error in exc.errors(include_url=False, include_input=False):
+        message = error["msg"].removeprefix("Value error, ")
+        problems.append({"path": format_location(error["loc"]), "message": message})
+    return problems

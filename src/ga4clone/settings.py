@@ -1,0 +1,157 @@
+"""The one configuration object of ga4clone.
+
+Every setting is read once at start-up from the environment, or from an
+optional ``.env.local`` file in the working directory, and passed down from
+there. The environment names are the field names in upper case; the original
+system's names (SERVER_PORT, CLICKHOUSE_HOST, RABBITMQ_USER, ...) are kept.
+No other module reads the environment.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class Settings(BaseSettings):
+    """Configuration of the API, the worker and the migration runner."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env.local",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+    )
+
+    # --- HTTP API -----------------------------------------------------------
+    server_host: str = Field("0.0.0.0", description="Address the API listens on.")
+    server_port: int = Field(8080, ge=1, le=65535, description="Port of the API.")
+    max_body_bytes: int = Field(
+        1_048_576, ge=1024, description="Largest request body accepted, in bytes."
+    )
+    max_batch_events: int = Field(
+        500, ge=1, description="Most events accepted by one POST /events/batch."
+    )
+    publish_confirm_timeout_ms: int = Field(
+        5000,
+        ge=10,
+        description="How long a request waits for RabbitMQ's publisher confirm "
+        "before it answers 503.",
+    )
+    retry_after_seconds: int = Field(
+        5, ge=1, description="Retry-After sent with a 503 answer, in seconds."
+    )
+    trusted_proxies: Annotated[list[Network], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated CIDRs of proxies whose X-Forwarded-For is "
+        "believed; empty means the socket peer is the client.",
+    )
+
+    # --- RabbitMQ -----------------------------------------------------------
+    rabbitmq_host: str = Field("localhost", description="RabbitMQ host.")
+    rabbitmq_port: int = Field(5672, description="RabbitMQ AMQP port.")
+    rabbitmq_user: str = Field("guest", description="RabbitMQ user.")
+    rabbitmq_password: str = Field("guest", description="RabbitMQ password.")
+    rabbitmq_vhost: str = Field("/", description="RabbitMQ virtual host.")
+    rabbitmq_exchange: str = Field(
+        "ga4clone.events", description="Durable direct exchange events go to."
+    )
+    rabbitmq_queue: str = Field(
+        "ga4clone.events", description="Durable quorum queue the worker consumes."
+    )
+    rabbitmq_dead_letter_exchange: str = Field(
+        "ga4clone.events.dlx", description="Exchange of dead-lettered messages."
+    )
+    rabbitmq_dead_letter_queue: str = Field(
+        "ga4clone.events.dead", description="Queue holding dead-lettered messages."
+    )
+    rabbitmq_delivery_limit: int = Field(
+        20,
+        ge=1,
+        description="Deliveries of one message before the quorum queue "
+        "dead-letters it (a message that keeps crashing the worker).",
+    )
+
+    # --- ClickHouse ---------------------------------------------------------
+    clickhouse_host: str = Field("localhost", description="ClickHouse host.")
+    clickhouse_port: int = Field(9000, description="ClickHouse native TCP port.")
+    clickhouse_user: str = Field("default", description="ClickHouse user.")
+    clickhouse_password: str = Field("", description="ClickHouse password.")
+    clickhouse_database: str = Field(
+        "ga4clone", description="ClickHouse database; `migrate` creates it."
+    )
+
+    # --- PostgreSQL ---------------------------------------------------------
+    postgres_host: str = Field("localhost", description="PostgreSQL host.")
+    postgres_port: int = Field(5432, description="PostgreSQL port.")
+    postgres_db: str = Field(
+        "ga4clone", description="PostgreSQL database; `migrate` creates it if it can."
+    )
+    postgres_user: str = Field("postgres", description="PostgreSQL user.")
+    postgres_password: str = Field("", description="PostgreSQL password.")
+
+    # --- Worker -------------------------------------------------------------
+    worker_batch_size: int = Field(
+        5000, ge=1, description="Events that make the worker flush a batch."
+    )
+    worker_flush_interval_ms: int = Field(
+        1000, ge=10, description="Longest time an event waits in a batch, in ms."
+    )
+    worker_prefetch: int = Field(
+        2000, ge=1, description="Unacknowledged messages RabbitMQ may hand over."
+    )
+    worker_metrics_port: int = Field(
+        9100, ge=0, le=65535, description="Port of the worker's /metrics; 0 turns it off."
+    )
+    worker_retry_max_ms: int = Field(
+        30_000,
+        ge=100,
+        description="Cap of the exponential backoff between database retries.",
+    )
+
+    # --- Process ------------------------------------------------------------
+    migrations_dir: str = Field(
+        "migrations", description="Folder holding postgres/ and clickhouse/ SQL files."
+    )
+    log_level: LogLevel = Field("INFO", description="Lowest log level written.")
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_networks(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [ipaddress.ip_network(part.strip()) for part in value.split(",")
+                    if part.strip()]
+        return value
+
+    @property
+    def clickhouse_url_safe(self) -> str:
+        """Where ClickHouse is, without the password, for logs."""
+        return f"{self.clickhouse_user}@{self.clickhouse_host}:{self.clickhouse_port}"
+
+    @property
+    def postgres_dsn(self) -> str:
+        """A libpq connection string for the configured database."""
+        return self.postgres_dsn_for(self.postgres_db)
+
+    def postgres_dsn_for(self, database: str) -> str:
+        """A libpq connection string for another database on the same server."""
+        parts = {
+            "host": self.postgres_host,
+            "port": str(self.postgres_port),
+            "dbname": database,
+            "user": self.postgres_user,
+            "password": self.postgres_password,
+            "application_name": "ga4clone",
+        }
+        return " ".join(f"{key}={_quote_libpq(value)}" for key, value in parts.items())
+
+
+def _quote_libpq(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace("'", "\\'")
+    return f"'{escaped}'"

@@ -1,0 +1,1 @@
+"""The worker: consumes event messages and writes them to ClickHouse and PostgreSQL."""

@@ -1,0 +1,172 @@
+"""What the worker holds between two flushes, and what it turns a batch into.
+
+A :class:`Batch` collects decoded messages (and undecodable ones) with their
+delivery tags. At flush time it is turned into ClickHouse columns
+(:func:`to_columns`) and PostgreSQL daily aggregates (:func:`daily_counts`).
+Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from ga4clone.events import EventMessage
+
+EVENT_COLUMNS = (
+    "project_id",
+    "event_date",
+    "event_name",
+    "event_id",
+    "event_timestamp",
+    "received_timestamp",
+    "client_id",
+    "session_id",
+    "path",
+    "referrer",
+    "sdk_name",
+    "sdk_version",
+    "user_agent",
+    "client_ip",
+    "event_params.key",
+    "event_params.string_value",
+    "event_params.int_value",
+    "event_params.double_value",
+    "message_id",
+)
+
+_EPOCH = dt.date(1970, 1, 1)
+_MS_PER_DAY = 86_400_000
+PAGE_VIEW = "page_view"
+
+
+@dataclass
+class Delivery:
+    """A decoded message with the id RabbitMQ knows it by."""
+
+    message_id: uuid.UUID
+    message: EventMessage
+
+
+@dataclass
+class DeadLetter:
+    """A message that can never be stored, and why."""
+
+    body: bytes
+    properties: Any
+    reason: str
+
+
+@dataclass
+class Batch:
+    """Messages received since the last flush, up to the last delivery tag."""
+
+    started: float = field(default_factory=time.monotonic)
+    deliveries: list[Delivery] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    last_tag: int = 0
+    events: int = 0
+
+    def add(self, tag: int, delivery: Delivery) -> None:
+        if not self.deliveries and not self.dead_letters:
+            self.started = time.monotonic()
+        self.deliveries.append(delivery)
+        self.events += len(delivery.message.events)
+        self.last_tag = tag
+
+    def reject(self, tag: int, dead_letter: DeadLetter) -> None:
+        if not self.deliveries and not self.dead_letters:
+            self.started = time.monotonic()
+        self.dead_letters.append(dead_letter)
+        self.last_tag = tag
+
+    @property
+    def empty(self) -> bool:
+        return self.last_tag == 0
+
+    def seconds_left(self, flush_interval_s: float) -> float:
+        """Time until this batch is due by age; the full interval when empty."""
+        if self.empty:
+            return flush_interval_s
+        return max(0.0, self.started + flush_interval_s - time.monotonic())
+
+
+def unique_deliveries(deliveries: list[Delivery]) -> list[Delivery]:
+    """Drop repeats of a message id within one batch, keeping the first."""
+    seen: set[uuid.UUID] = set()
+    unique = []
+    for delivery in deliveries:
+        if delivery.message_id not in seen:
+            seen.add(delivery.message_id)
+            unique.append(delivery)
+    return unique
+
+
+def event_date(timestamp_ms: int) -> dt.date:
+    """The UTC date of a Unix time in milliseconds."""
+    return _EPOCH + dt.timedelta(days=timestamp_ms // _MS_PER_DAY)
+
+
+def to_columns(deliveries: list[Delivery]) -> list[list[Any]]:
+    """The ClickHouse columns of :data:`EVENT_COLUMNS` for every event."""
+    columns: list[list[Any]] = [[] for _ in EVENT_COLUMNS]
+    (project, day, name, event_id, ts, received, client, session, path, referrer,
+     sdk_name, sdk_version, agent, ip, keys, strings, ints, doubles, message) = columns
+    for delivery in deliveries:
+        envelope = delivery.message
+        received_us = envelope.received_at_ms * 1000
+        for event in envelope.events:
+            project.append(event.project_id)
+            day.append(event_date(event.timestamp))
+            name.append(event.event_name)
+            event_id.append(event.event_id)
+            ts.append(event.timestamp * 1000)
+            received.append(received_us)
+            client.append(event.client_id)
+            session.append(event.session_id)
+            path.append(event.path or "")
+            referrer.append(event.referrer or "")
+            sdk_name.append(event.sdk_name or "")
+            sdk_version.append(event.sdk_version or "")
+            agent.append(envelope.user_agent)
+            ip.append(envelope.client_ip)
+            key_list, string_list, int_list, double_list = _typed_params(event.params)
+            keys.append(key_list)
+            strings.append(string_list)
+            ints.append(int_list)
+            doubles.append(double_list)
+            message.append(delivery.message_id)
+    return columns
+
+
+def _typed_params(
+    params: dict[str, Any],
+) -> tuple[list[str], list[str | None], list[int | None], list[float | None]]:
+    # As in GA4's export, a boolean is stored as the integer 0 or 1.
+    keys: list[str] = []
+    strings: list[str | None] = []
+    ints: list[int | None] = []
+    doubles: list[float | None] = []
+    for key, value in params.items():
+        keys.append(key)
+        strings.append(value if isinstance(value, str) else None)
+        ints.append(int(value) if isinstance(value, bool | int) else None)
+        doubles.append(value if isinstance(value, float) else None)
+    return keys, strings, ints, doubles
+
+
+def daily_counts(deliveries: list[Delivery]) -> Counter[tuple[uuid.UUID, dt.date, str]]:
+    """Counts per (project, UTC day, metric name) for the daily_metrics table."""
+    counts: Counter[tuple[uuid.UUID, dt.date, str]] = Counter()
+    for delivery in deliveries:
+        for event in delivery.message.events:
+            day = event_date(event.timestamp)
+            counts[(event.project_id, day, "events")] += 1
+            counts[(event.project_id, day, f"event:{event.event_name}")] += 1
+            if event.event_name == PAGE_VIEW:
+                counts[(event.project_id, day, "page_views")] += 1
+    return counts

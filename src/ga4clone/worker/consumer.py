@@ -1,0 +1,242 @@
+"""The worker: consume event messages, store them in batches, then ack.
+
+One blocking pika connection, manual acks and a prefetch window. Messages are
+decoded as they arrive and collect in a :class:`Batch`, which is flushed when it
+holds ``worker_batch_size`` events or its oldest message is
+``worker_flush_interval_ms`` old. A flush is:
+
+1. one columnar INSERT into ClickHouse (duplicates collapse by event id);
+2. one PostgreSQL transaction recording the message ids and adding the counts
+   of the messages not recorded before;
+3. one ``basic.ack`` with ``multiple`` for the whole batch.
+
+A crash anywhere before 3 means RabbitMQ redelivers; 1 and 2 are idempotent,
+so nothing is lost and nothing is counted twice. Database outages are retried
+with capped exponential backoff, keeping the AMQP connection serviced. A
+message that cannot be decoded, or whose data a store refuses, is published to
+the dead-letter exchange with the reason, then acked with its batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+import uuid
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+import pika
+import pika.exceptions
+from pydantic import ValidationError
+
+from ga4clone.api.publisher import connection_parameters
+from ga4clone.errors import PoisonMessage, StoreUnavailable
+from ga4clone.events import EventMessage
+from ga4clone.settings import Settings
+from ga4clone.topology import ERROR_HEADER, ROUTING_KEY, Topology, declare
+from ga4clone.worker.batch import Batch, DeadLetter, Delivery, unique_deliveries
+from ga4clone.worker.stores import ClickHouseStore, PostgresStore
+
+log = logging.getLogger(__name__)
+
+_RETRY_MIN_S = 0.2
+_RECONNECT_MAX_S = 10.0
+
+
+class _Stopping(Exception):
+    """Raised inside a retry loop when SIGTERM asked the worker to stop."""
+
+
+class Consumer:
+    """Consumes the event queue until asked to stop; see the module docstring."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        clickhouse: ClickHouseStore | None = None,
+        postgres: PostgresStore | None = None,
+    ) -> None:
+        self._settings = settings
+        self._topology = Topology.from_settings(settings)
+        self._parameters = connection_parameters(settings)
+        self._clickhouse = clickhouse or ClickHouseStore(settings)
+        self._postgres = postgres or PostgresStore(settings)
+        self._flush_interval_s = settings.worker_flush_interval_ms / 1000
+        self._retry_max_s = settings.worker_retry_max_ms / 1000
+        self._connection: Any = None
+        self._channel: Any = None
+        self._batch = Batch()
+        self._stopping = False
+        self.on_flush: Callable[[int, float], None] | None = None
+
+    def stop(self, *_args: object) -> None:
+        """Ask the worker to finish its batch and return from :meth:`run`."""
+        if not self._stopping:
+            log.info("Stopping: finishing the current batch")
+        self._stopping = True
+
+    def install_signal_handlers(self) -> None:
+        def handle(signum: int, _frame: FrameType | None) -> None:
+            self.stop()
+
+        signal.signal(signal.SIGTERM, handle)
+        signal.signal(signal.SIGINT, handle)
+
+    def run(self) -> None:
+        """Consume, reconnecting after broker failures, until :meth:`stop`."""
+        delay_s = _RETRY_MIN_S
+        while not self._stopping:
+            try:
+                self._connect()
+                delay_s = _RETRY_MIN_S
+                self._consume()
+            except pika.exceptions.AMQPError as exc:
+                # Unacked messages go back to the queue with the connection.
+                log.warning("RabbitMQ connection lost: %r; reconnecting", exc)
+                self._batch = Batch()
+                self._interruptible_sleep(delay_s)
+                delay_s = min(delay_s * 2, _RECONNECT_MAX_S)
+        self._close()
+
+    # --- consuming ------------------------------------------------------------
+
+    def _connect(self) -> None:
+        self._connection = pika.BlockingConnection(self._parameters)
+        channel = self._connection.channel()
+        declare(channel, self._topology)
+        channel.confirm_delivery()
+        channel.basic_qos(prefetch_count=self._settings.worker_prefetch)
+        channel.basic_consume(self._topology.queue, self._on_message, auto_ack=False)
+        self._channel = channel
+        self._batch = Batch()
+        log.info("Consuming %r", self._topology.queue)
+
+    def _consume(self) -> None:
+        while not self._stopping:
+            wait_s = self._batch.seconds_left(self._flush_interval_s)
+            self._connection.process_data_events(time_limit=wait_s)
+            if self._due():
+                self._flush()
+        self._channel.stop_consuming()
+        if not self._batch.empty:
+            self._flush()
+
+    def _due(self) -> bool:
+        batch = self._batch
+        if batch.empty:
+            return False
+        full = batch.events >= self._settings.worker_batch_size
+        return full or batch.seconds_left(self._flush_interval_s) == 0.0
+
+    def _on_message(
+        self, _channel: Any, method: Any, properties: Any, body: bytes
+    ) -> None:
+        tag = method.delivery_tag
+        try:
+            message = EventMessage.model_validate_json(body)
+            message_id = uuid.UUID(properties.message_id)
+        except (ValidationError, TypeError, ValueError) as exc:
+            reason = f"undecodable message: {_first_line(exc)}"
+            log.warning("Dead-lettering message %r: %s", properties.message_id, reason)
+            self._batch.reject(tag, DeadLetter(body, properties, reason))
+            return
+        self._batch.add(tag, Delivery(message_id, message))
+
+    # --- flushing ---------------------------------------------------------------
+
+    def _flush(self) -> None:
+        batch, self._batch = self._batch, Batch()
+        started = time.perf_counter()
+        try:
+            stored = self._store(unique_deliveries(batch.deliveries), batch.dead_letters)
+        except _Stopping:
+            self._channel.basic_nack(batch.last_tag, multiple=True, requeue=True)
+            log.info("Requeued a batch of %d events on shutdown", batch.events)
+            return
+        for dead_letter in batch.dead_letters:
+            self._dead_letter(dead_letter)
+        self._channel.basic_ack(batch.last_tag, multiple=True)
+        elapsed_s = time.perf_counter() - started
+        log.debug("Flushed %d events in %.1f ms", stored, elapsed_s * 1000)
+        if self.on_flush is not None:
+            self.on_flush(stored, elapsed_s)
+
+    def _store(self, deliveries: list[Delivery], dead: list[DeadLetter]) -> int:
+        """Store deliveries, moving any the stores refuse into ``dead``."""
+        if not deliveries:
+            return 0
+        try:
+            return self._with_retry(lambda: self._write(deliveries))
+        except PoisonMessage as exc:
+            if len(deliveries) == 1:
+                dead.append(_refused(deliveries[0], str(exc)))
+                return 0
+        # Some message in the batch is refused: store them one by one to find it.
+        return sum(self._store([delivery], dead) for delivery in deliveries)
+
+    def _write(self, deliveries: list[Delivery]) -> int:
+        self._clickhouse.insert(deliveries)
+        self._postgres.record(deliveries)
+        return sum(len(delivery.message.events) for delivery in deliveries)
+
+    def _with_retry(self, write: Callable[[], int]) -> int:
+        delay_s = _RETRY_MIN_S
+        while True:
+            try:
+                return write()
+            except StoreUnavailable as exc:
+                if self._stopping:
+                    raise _Stopping from exc
+                log.warning("%s; retrying in %.1f s", exc, delay_s)
+                self._connection.sleep(delay_s)
+                delay_s = min(delay_s * 2, self._retry_max_s)
+
+    def _dead_letter(self, dead_letter: DeadLetter) -> None:
+        original = dead_letter.properties
+        headers = dict(original.headers or {})
+        headers[ERROR_HEADER] = dead_letter.reason[:1000]
+        properties = pika.BasicProperties(
+            content_type=original.content_type,
+            delivery_mode=pika.DeliveryMode.Persistent,
+            message_id=original.message_id,
+            timestamp=original.timestamp,
+            headers=headers,
+        )
+        self._channel.basic_publish(
+            self._topology.dead_letter_exchange,
+            ROUTING_KEY,
+            dead_letter.body,
+            properties,
+            mandatory=True,
+        )
+
+    # --- shutdown -------------------------------------------------------------------
+
+    def _interruptible_sleep(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self._stopping and time.monotonic() < deadline:
+            time.sleep(min(0.1, deadline - time.monotonic()))
+
+    def _close(self) -> None:
+        if self._connection is not None and self._connection.is_open:
+            try:
+                self._connection.close()
+            except pika.exceptions.AMQPError:
+                log.debug("Closing the RabbitMQ connection failed", exc_info=True)
+        self._clickhouse.close()
+        self._postgres.close()
+        log.info("Worker stopped")
+
+
+def _refused(delivery: Delivery, reason: str) -> DeadLetter:
+    body = delivery.message.model_dump_json(by_alias=True, exclude_none=True)
+    properties = pika.BasicProperties(
+        content_type="application/json", message_id=str(delivery.message_id)
+    )
+    return DeadLetter(body.encode(), properties, reason)
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0][:500]

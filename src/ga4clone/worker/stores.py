@@ -1,0 +1,137 @@
+"""The worker's two writers: raw events to ClickHouse, daily counts to PostgreSQL.
+
+Both translate library errors into two outcomes the consumer acts on:
+:class:`StoreUnavailable` (retry the same batch later) and
+:class:`PoisonMessage` (this data will never be accepted; find the message).
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+import time
+from typing import Any
+
+import psycopg2
+import psycopg2.errors
+from clickhouse_driver.errors import Error as ClickHouseError
+from clickhouse_driver.errors import TypeMismatchError
+
+from ga4clone.errors import PoisonMessage, StoreUnavailable
+from ga4clone.migrate import clickhouse_client
+from ga4clone.settings import Settings
+from ga4clone.worker.batch import EVENT_COLUMNS, Delivery, daily_counts, to_columns
+
+log = logging.getLogger(__name__)
+
+_INSERT_EVENTS = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES"
+# Errors raised while clickhouse-driver serialises the columns: the data, not
+# the server, is at fault, so retrying cannot help.
+_BAD_DATA = (TypeError, ValueError, OverflowError, struct.error, TypeMismatchError)
+
+_RECORD_MESSAGES = """
+    INSERT INTO processed_messages (message_id)
+    SELECT unnest(%s::uuid[])
+    ON CONFLICT DO NOTHING
+    RETURNING message_id
+"""
+_ADD_COUNTS = """
+    INSERT INTO daily_metrics (project_id, date, metric_name, metric_value)
+    SELECT * FROM unnest(%s::uuid[], %s::date[], %s::text[], %s::bigint[])
+    ON CONFLICT (project_id, date, metric_name)
+    DO UPDATE SET metric_value = daily_metrics.metric_value + EXCLUDED.metric_value
+"""
+_PRUNE_MESSAGES = (
+    "DELETE FROM processed_messages WHERE processed_at < now() - %s * interval '1 day'"
+)
+# A message can only come back while RabbitMQ still holds it, or when an
+# operator replays the dead-letter queue; two weeks covers both comfortably.
+# TODO: a replay of dead letters older than this is counted again; keeping the
+# ids in daily partitions would make the window cheap to lengthen.
+PROCESSED_RETENTION_DAYS = 14
+_PRUNE_EVERY_S = 3600.0
+
+
+class ClickHouseStore:
+    """Inserts a batch's events into ``events`` in one columnar INSERT."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._client = clickhouse_client(settings)
+
+    def insert(self, deliveries: list[Delivery]) -> int:
+        """Insert every event of ``deliveries``; return how many rows were sent."""
+        columns = to_columns(deliveries)
+        try:
+            self._client.execute(_INSERT_EVENTS, columns, columnar=True)
+        except _BAD_DATA as exc:
+            raise PoisonMessage(f"ClickHouse refused the data: {exc!r}") from exc
+        except (ClickHouseError, OSError, EOFError) as exc:
+            self._client.disconnect()
+            raise StoreUnavailable(f"ClickHouse insert failed: {exc!r}") from exc
+        return len(columns[0])
+
+    def close(self) -> None:
+        self._client.disconnect()
+
+
+class PostgresStore:
+    """Adds a batch's daily counts, once per message, in one transaction."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._dsn = settings.postgres_dsn
+        self._conn: Any = None
+        self._last_prune = 0.0
+
+    def record(self, deliveries: list[Delivery]) -> int:
+        """Count the messages not seen before; return how many events counted."""
+        try:
+            return self._record(deliveries)
+        except (psycopg2.DataError, psycopg2.IntegrityError) as exc:
+            raise PoisonMessage(f"PostgreSQL refused the data: {exc!r}") from exc
+        except psycopg2.Error as exc:
+            # Connection loss, shutdown, deadlock, a missing table during a
+            # migration: all of them pass.
+            self.close()
+            raise StoreUnavailable(f"PostgreSQL transaction failed: {exc!r}") from exc
+
+    def _record(self, deliveries: list[Delivery]) -> int:
+        conn = self._connection()
+        with conn, conn.cursor() as cur:
+            ids = [str(delivery.message_id) for delivery in deliveries]
+            cur.execute(_RECORD_MESSAGES, (ids,))
+            new_ids = {row[0] for row in cur.fetchall()}
+            fresh = [d for d in deliveries if str(d.message_id) in new_ids]
+            counts = daily_counts(fresh)
+            if counts:
+                # Sorted keys make concurrent workers lock rows in one order.
+                keys = sorted(counts)
+                cur.execute(
+                    _ADD_COUNTS,
+                    (
+                        [str(key[0]) for key in keys],
+                        [key[1] for key in keys],
+                        [key[2] for key in keys],
+                        [counts[key] for key in keys],
+                    ),
+                )
+            self._maybe_prune(cur)
+        return sum(len(d.message.events) for d in fresh)
+
+    def _maybe_prune(self, cur: Any) -> None:
+        now = time.monotonic()
+        if now - self._last_prune >= _PRUNE_EVERY_S:
+            cur.execute(_PRUNE_MESSAGES, (PROCESSED_RETENTION_DAYS,))
+            self._last_prune = now
+
+    def _connection(self) -> Any:
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg2.connect(self._dsn, connect_timeout=5)
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except psycopg2.Error:
+                log.debug("Closing a broken PostgreSQL connection failed", exc_info=True)
+            self._conn = None
