@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 from collections.abc import Callable, Sequence
 
 from pydantic import ValidationError
@@ -39,6 +40,11 @@ def _run_api(settings: Settings) -> int:
 
     from ga4clone.api.app import create_app
 
+    # uvicorn re-raises the signal it shut down for, under the handlers it
+    # found at start. After a drained shutdown that is a clean exit, so the
+    # handlers it finds ignore the signal and the process returns 0.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_args: None)
     uvicorn.run(
         create_app(settings),
         host=settings.server_host,
@@ -73,10 +79,16 @@ def _run_migrate(settings: Settings) -> int:
 
 _COMMANDS: dict[str, tuple[str, Sequence[str], Callable[[Settings], int]]] = {
     "api": ("Serve the HTTP ingest API.", _API_GROUPS, _run_api),
-    "worker": ("Consume events into ClickHouse and PostgreSQL.", _WORKER_GROUPS,
-               _run_worker),
-    "migrate": ("Create the databases and apply migrations.", _MIGRATE_GROUPS,
-                _run_migrate),
+    "worker": (
+        "Consume events into ClickHouse and PostgreSQL.",
+        _WORKER_GROUPS,
+        _run_worker,
+    ),
+    "migrate": (
+        "Create the databases and apply migrations.",
+        _MIGRATE_GROUPS,
+        _run_migrate,
+    ),
 }
 
 

@@ -80,9 +80,7 @@ class Event(BaseModel):
     referrer: _Url | None = None
     sdk_name: _Short | None = Field(None, alias="sdkName")
     sdk_version: _Short | None = Field(None, alias="sdkVersion")
-    params: dict[_ParamKey, _Param] = Field(
-        default_factory=dict, max_length=MAX_PARAMS
-    )
+    params: dict[_ParamKey, _Param] = Field(default_factory=dict, max_length=MAX_PARAMS)
 
     @field_validator("timestamp")
     @classmethod

@@ -79,8 +79,10 @@ def _create_postgres_database(settings: Settings) -> None:
         conn = psycopg2.connect(settings.postgres_dsn_for("postgres"))
     except psycopg2.OperationalError:
         # The maintenance database may be closed to us; the target may exist.
-        log.info("Cannot reach the 'postgres' database; not creating %r",
-                 settings.postgres_db)
+        log.info(
+            "Cannot reach the 'postgres' database; not creating %r",
+            settings.postgres_db,
+        )
         return
     try:
         conn.autocommit = True
@@ -121,7 +123,9 @@ def migrate_clickhouse(settings: Settings, folder: Path) -> None:
     """Create the ClickHouse database, then apply the pending migration files."""
     bootstrap = clickhouse_client(settings, database="default")
     try:
-        bootstrap.execute(f"CREATE DATABASE IF NOT EXISTS `{settings.clickhouse_database}`")
+        bootstrap.execute(
+            f"CREATE DATABASE IF NOT EXISTS `{settings.clickhouse_database}`"
+        )
     finally:
         bootstrap.disconnect()
     client = clickhouse_client(settings)

@@ -107,7 +107,10 @@ class Settings(BaseSettings):
         2000, ge=1, description="Unacknowledged messages RabbitMQ may hand over."
     )
     worker_metrics_port: int = Field(
-        9100, ge=0, le=65535, description="Port of the worker's /metrics; 0 turns it off."
+        9100,
+        ge=0,
+        le=65535,
+        description="Port of the worker's /metrics; 0 turns it off.",
     )
     worker_retry_max_ms: int = Field(
         30_000,
@@ -125,8 +128,11 @@ class Settings(BaseSettings):
     @classmethod
     def _split_networks(cls, value: object) -> object:
         if isinstance(value, str):
-            return [ipaddress.ip_network(part.strip()) for part in value.split(",")
-                    if part.strip()]
+            return [
+                ipaddress.ip_network(part.strip())
+                for part in value.split(",")
+                if part.strip()
+            ]
         return value
 
     @property

@@ -64,7 +64,9 @@ class EventsResource:
             Annotated[list[Event], Len(1, settings.max_batch_events)]
         )
 
-    async def on_post(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+    async def on_post(
+        self, req: falcon.asgi.Request, resp: falcon.asgi.Response
+    ) -> None:
         await self._accept(req, resp, batch=False)
 
     async def on_post_batch(
@@ -166,7 +168,9 @@ def _assign_event_ids(events: list[Event]) -> list[Event]:
 class HealthResource:
     """Answers 200 while the process runs."""
 
-    async def on_get(self, _req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+    async def on_get(
+        self, _req: falcon.asgi.Request, resp: falcon.asgi.Response
+    ) -> None:
         _reply(resp, falcon.HTTP_200, {"status": "ok"})
 
 
@@ -176,7 +180,9 @@ class ReadyResource:
     def __init__(self, publisher: Publisher) -> None:
         self._publisher = publisher
 
-    async def on_get(self, _req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+    async def on_get(
+        self, _req: falcon.asgi.Request, resp: falcon.asgi.Response
+    ) -> None:
         if self._publisher.ready:
             _reply(resp, falcon.HTTP_200, {"status": "ready"})
         else:
@@ -196,7 +202,9 @@ class _Lifespan:
         await self._publisher.close()
 
 
-def create_app(settings: Settings, publisher: Publisher | None = None) -> falcon.asgi.App:
+def create_app(
+    settings: Settings, publisher: Publisher | None = None
+) -> falcon.asgi.App[falcon.asgi.Request, falcon.asgi.Response]:
     """Build the ASGI app; the publisher starts and stops with the app's lifespan."""
     publisher = publisher or Publisher(settings)
     app = falcon.asgi.App(middleware=[_Lifespan(publisher)])

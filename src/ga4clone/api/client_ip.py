@@ -14,9 +14,7 @@ from collections.abc import Sequence
 from ga4clone.settings import Network
 
 
-def client_ip(
-    peer: str, forwarded_for: str | None, trusted: Sequence[Network]
-) -> str:
+def client_ip(peer: str, forwarded_for: str | None, trusted: Sequence[Network]) -> str:
     """The client address of a request whose socket peer is ``peer``."""
     if not forwarded_for or not _is_trusted(peer, trusted):
         return peer

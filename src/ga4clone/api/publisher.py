@@ -14,6 +14,7 @@ task reconnects with backoff, redeclaring the topology.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -75,6 +76,7 @@ class Publisher:
         self._pending: dict[int, _Pending] = {}
         self._by_message_id: dict[str, _Pending] = {}
         self._lost: asyncio.Event | None = None
+        self._first_try = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -83,12 +85,12 @@ class Publisher:
         return self._ready
 
     async def start(self, wait_s: float = 5.0) -> None:
-        """Start connecting in the background; wait a little for the first try."""
+        """Start connecting in the background; wait (bounded) for the first try."""
         self._lost = asyncio.Event()
+        self._first_try = asyncio.Event()
         self._task = asyncio.create_task(self._keep_connected())
-        deadline = time.monotonic() + wait_s
-        while not self._ready and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._first_try.wait(), wait_s)
         if not self._ready:
             log.warning("RabbitMQ is not reachable yet; retrying in the background")
 
@@ -157,7 +159,9 @@ class Publisher:
             except Exception as exc:
                 log.warning("Connecting to RabbitMQ failed: %r", exc)
                 self._forget_connection(BrokerUnavailable("connection failed"))
+                self._first_try.set()
             else:
+                self._first_try.set()
                 delay_s = _RECONNECT_MIN_S
                 log.info("Publishing to RabbitMQ at %s", self._parameters.host)
                 await self._lost.wait()
@@ -170,13 +174,17 @@ class Publisher:
         loop = asyncio.get_running_loop()
         opened: asyncio.Future[Any] = loop.create_future()
 
+        def on_open(conn: Any) -> None:
+            if not opened.done():
+                opened.set_result(conn)
+
         def on_open_error(_conn: Any, error: Any) -> None:
             if not opened.done():
                 opened.set_exception(BrokerUnavailable(repr(error)))
 
         self._connection = AsyncioConnection(
             self._parameters,
-            on_open_callback=lambda conn: opened.done() or opened.set_result(conn),
+            on_open_callback=on_open,
             on_open_error_callback=on_open_error,
             on_close_callback=self._on_connection_closed,
             custom_ioloop=loop,
@@ -249,7 +257,12 @@ class Publisher:
         future: asyncio.Future[tuple[Any, ...]] = (
             asyncio.get_running_loop().create_future()
         )
-        start(lambda *args: future.done() or future.set_result(args))
+
+        def done(*args: Any) -> None:
+            if not future.done():
+                future.set_result(args)
+
+        start(done)
         return await asyncio.wait_for(future, _DECLARE_TIMEOUT_S)
 
     def _on_connection_closed(self, _connection: Any, reason: Exception) -> None:
@@ -275,7 +288,9 @@ class Publisher:
 
     # --- confirms --------------------------------------------------------------
 
-    def _on_return(self, _channel: Any, _method: Any, properties: Any, _body: Any) -> None:
+    def _on_return(
+        self, _channel: Any, _method: Any, properties: Any, _body: Any
+    ) -> None:
         # RabbitMQ sends basic.return before the ack of an unroutable message.
         pending = self._by_message_id.get(properties.message_id)
         if pending is not None:

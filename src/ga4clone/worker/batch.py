@@ -114,8 +114,27 @@ def event_date(timestamp_ms: int) -> dt.date:
 def to_columns(deliveries: list[Delivery]) -> list[list[Any]]:
     """The ClickHouse columns of :data:`EVENT_COLUMNS` for every event."""
     columns: list[list[Any]] = [[] for _ in EVENT_COLUMNS]
-    (project, day, name, event_id, ts, received, client, session, path, referrer,
-     sdk_name, sdk_version, agent, ip, keys, strings, ints, doubles, message) = columns
+    (
+        project,
+        day,
+        name,
+        event_id,
+        ts,
+        received,
+        client,
+        session,
+        path,
+        referrer,
+        sdk_name,
+        sdk_version,
+        agent,
+        ip,
+        keys,
+        strings,
+        ints,
+        doubles,
+        message,
+    ) = columns
     for delivery in deliveries:
         envelope = delivery.message
         received_us = envelope.received_at_ms * 1000

@@ -42,6 +42,9 @@ from ga4clone.worker.stores import ClickHouseStore, PostgresStore
 log = logging.getLogger(__name__)
 
 _RETRY_MIN_S = 0.2
+# The longest the consume loop waits for I/O, so that a stop request is seen
+# promptly even while a long flush interval runs.
+_POLL_S = 0.25
 _RECONNECT_MAX_S = 10.0
 
 
@@ -115,7 +118,7 @@ class Consumer:
 
     def _consume(self) -> None:
         while not self._stopping:
-            wait_s = self._batch.seconds_left(self._flush_interval_s)
+            wait_s = min(_POLL_S, self._batch.seconds_left(self._flush_interval_s))
             self._connection.process_data_events(time_limit=wait_s)
             if self._due():
                 self._flush()
@@ -150,7 +153,9 @@ class Consumer:
         batch, self._batch = self._batch, Batch()
         started = time.perf_counter()
         try:
-            stored = self._store(unique_deliveries(batch.deliveries), batch.dead_letters)
+            stored = self._store(
+                unique_deliveries(batch.deliveries), batch.dead_letters
+            )
         except _Stopping:
             self._channel.basic_nack(batch.last_tag, multiple=True, requeue=True)
             log.info("Requeued a batch of %d events on shutdown", batch.events)

@@ -133,5 +133,7 @@ class PostgresStore:
             try:
                 self._conn.close()
             except psycopg2.Error:
-                log.debug("Closing a broken PostgreSQL connection failed", exc_info=True)
+                log.debug(
+                    "Closing a broken PostgreSQL connection failed", exc_info=True
+                )
             self._conn = None

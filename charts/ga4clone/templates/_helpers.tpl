@@ -1,0 +1,387 @@
+{{/* Chart name, truncated to 63 characters. */}}
+{{- define "ga4clone.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Base name of every object; the release name alone when it already holds the chart name. */}}
+{{- define "ga4clone.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Value of the helm.sh/chart label. */}}
+{{- define "ga4clone.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Labels shared by every object; ga4clone.componentLabels adds the component. */}}
+{{- define "ga4clone.labels" -}}
+helm.sh/chart: {{ include "ga4clone.chart" . }}
+{{ include "ga4clone.selectorLabels" . }}
+app.kubernetes.io/version: {{ include "ga4clone.imageTag" . | quote }}
+app.kubernetes.io/part-of: ga4clone
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/* Selector labels shared by every component: name and instance. */}}
+{{- define "ga4clone.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "ga4clone.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* "<fullname>-<component>", truncated to 63; takes (dict "ctx" $ "component" "api"). */}}
+{{- define "ga4clone.componentName" -}}
+{{- printf "%s-%s" (include "ga4clone.fullname" .ctx) .component | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Standard labels of one component; takes (dict "ctx" $ "component" "api"). */}}
+{{- define "ga4clone.componentLabels" -}}
+{{ include "ga4clone.labels" .ctx }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{/* Selector labels of one component: name, instance, component. */}}
+{{- define "ga4clone.componentSelectorLabels" -}}
+{{ include "ga4clone.selectorLabels" .ctx }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{/* Name of the API's objects. */}}
+{{- define "ga4clone.api.fullname" -}}
+{{- include "ga4clone.componentName" (dict "ctx" . "component" "api") }}
+{{- end }}
+
+{{/* Labels of the API's objects. */}}
+{{- define "ga4clone.api.labels" -}}
+{{- include "ga4clone.componentLabels" (dict "ctx" . "component" "api") }}
+{{- end }}
+
+{{/* Selector labels of the API's pods. */}}
+{{- define "ga4clone.api.selectorLabels" -}}
+{{- include "ga4clone.componentSelectorLabels" (dict "ctx" . "component" "api") }}
+{{- end }}
+
+{{/* Name of the worker's objects. */}}
+{{- define "ga4clone.worker.fullname" -}}
+{{- include "ga4clone.componentName" (dict "ctx" . "component" "worker") }}
+{{- end }}
+
+{{/* Labels of the worker's objects. */}}
+{{- define "ga4clone.worker.labels" -}}
+{{- include "ga4clone.componentLabels" (dict "ctx" . "component" "worker") }}
+{{- end }}
+
+{{/* Selector labels of the worker's pods. */}}
+{{- define "ga4clone.worker.selectorLabels" -}}
+{{- include "ga4clone.componentSelectorLabels" (dict "ctx" . "component" "worker") }}
+{{- end }}
+
+{{/* Name of the migration Job and its hook Secret. */}}
+{{- define "ga4clone.migrations.fullname" -}}
+{{- include "ga4clone.componentName" (dict "ctx" . "component" "migrations") }}
+{{- end }}
+
+{{/* Labels of the migration Job and its hook Secret. */}}
+{{- define "ga4clone.migrations.labels" -}}
+{{- include "ga4clone.componentLabels" (dict "ctx" . "component" "migrations") }}
+{{- end }}
+
+{{/* Name of the `helm test` Pod. */}}
+{{- define "ga4clone.test.fullname" -}}
+{{- include "ga4clone.componentName" (dict "ctx" . "component" "test") }}
+{{- end }}
+
+{{/* Labels of the `helm test` Pod. */}}
+{{- define "ga4clone.test.labels" -}}
+{{- include "ga4clone.componentLabels" (dict "ctx" . "component" "test") }}
+{{- end }}
+
+{{/* Name of the ServiceAccount the pods run as. */}}
+{{- define "ga4clone.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "ga4clone.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* Image tag: image.tag, else the chart's appVersion. */}}
+{{- define "ga4clone.imageTag" -}}
+{{- default .Chart.AppVersion .Values.image.tag }}
+{{- end }}
+
+{{/* Full image reference. */}}
+{{- define "ga4clone.image" -}}
+{{- printf "%s:%s" .Values.image.repository (include "ga4clone.imageTag" .) }}
+{{- end }}
+
+{{/* Secret of the release holding the passwords of external services. */}}
+{{- define "ga4clone.secretName" -}}
+{{- include "ga4clone.fullname" . }}
+{{- end }}
+
+{{/*
+Where RabbitMQ is and where its password lives, as YAML: host, port, user,
+secretName, passwordKey, amqpUrlKey. Bundled names mirror the subchart's
+"<release>-rabbitmq" rule. Takes (dict "ctx" $ "hook" bool): hook objects read
+an inline password from the migrations hook Secret, which exists before them.
+*/}}
+{{- define "ga4clone.rabbitmq.connection" -}}
+{{- $v := .ctx.Values }}
+{{- if $v.rabbitmq.enabled }}
+{{- $name := default (printf "%s-rabbitmq" .ctx.Release.Name) $v.rabbitmq.fullnameOverride | trunc 63 | trimSuffix "-" }}
+host: {{ $name }}
+port: 5672
+user: {{ $v.rabbitmq.auth.username }}
+secretName: {{ default $name $v.rabbitmq.auth.existingSecret }}
+passwordKey: {{ $v.rabbitmq.auth.existingSecretPasswordKey }}
+amqpUrlKey: {{ $v.rabbitmq.auth.existingSecretAmqpUrlKey }}
+{{- else }}
+{{- $e := $v.externalRabbitmq }}
+host: {{ required "externalRabbitmq.host is required when rabbitmq.enabled is false" $e.host }}
+port: {{ $e.port }}
+user: {{ $e.user }}
+{{- if $e.existingSecret }}
+secretName: {{ $e.existingSecret }}
+passwordKey: {{ $e.existingSecretPasswordKey }}
+amqpUrlKey: {{ $e.existingSecretAmqpUrlKey }}
+{{- else }}
+secretName: {{ ternary (include "ga4clone.migrations.fullname" .ctx) (include "ga4clone.secretName" .ctx) .hook }}
+passwordKey: rabbitmq-password
+amqpUrlKey: rabbitmq-amqp-url
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Where ClickHouse is and where its password lives, as YAML; see ga4clone.rabbitmq.connection. */}}
+{{- define "ga4clone.clickhouse.connection" -}}
+{{- $v := .ctx.Values }}
+{{- if $v.clickhouse.enabled }}
+{{- $name := default (printf "%s-clickhouse" .ctx.Release.Name) $v.clickhouse.fullnameOverride | trunc 63 | trimSuffix "-" }}
+host: {{ $name }}
+port: 9000
+user: {{ $v.clickhouse.auth.username }}
+secretName: {{ default $name $v.clickhouse.auth.existingSecret }}
+passwordKey: {{ $v.clickhouse.auth.existingSecretPasswordKey }}
+{{- else }}
+{{- $e := $v.externalClickhouse }}
+host: {{ required "externalClickhouse.host is required when clickhouse.enabled is false" $e.host }}
+port: {{ $e.port }}
+user: {{ $e.user }}
+{{- if $e.existingSecret }}
+secretName: {{ $e.existingSecret }}
+passwordKey: {{ $e.existingSecretPasswordKey }}
+{{- else }}
+secretName: {{ ternary (include "ga4clone.migrations.fullname" .ctx) (include "ga4clone.secretName" .ctx) .hook }}
+passwordKey: clickhouse-password
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Where PostgreSQL is and where its password lives, as YAML; see ga4clone.rabbitmq.connection. */}}
+{{- define "ga4clone.postgresql.connection" -}}
+{{- $v := .ctx.Values }}
+{{- if $v.postgresql.enabled }}
+{{- $name := default (printf "%s-postgresql" .ctx.Release.Name) $v.postgresql.fullnameOverride | trunc 63 | trimSuffix "-" }}
+host: {{ $name }}
+port: 5432
+user: {{ $v.postgresql.auth.username }}
+database: {{ $v.postgresql.auth.database }}
+secretName: {{ default $name $v.postgresql.auth.existingSecret }}
+passwordKey: {{ $v.postgresql.auth.existingSecretPasswordKey }}
+{{- else }}
+{{- $e := $v.externalPostgresql }}
+host: {{ required "externalPostgresql.host is required when postgresql.enabled is false" $e.host }}
+port: {{ $e.port }}
+user: {{ $e.user }}
+database: {{ $e.database }}
+{{- if $e.existingSecret }}
+secretName: {{ $e.existingSecret }}
+passwordKey: {{ $e.existingSecretPasswordKey }}
+{{- else }}
+secretName: {{ ternary (include "ga4clone.migrations.fullname" .ctx) (include "ga4clone.secretName" .ctx) .hook }}
+passwordKey: postgres-password
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Passwords of external services kept in a Secret of the release, as YAML key: value. */}}
+{{- define "ga4clone.inlinePasswords" -}}
+{{- $v := .Values }}
+{{- if and (not $v.rabbitmq.enabled) (not $v.externalRabbitmq.existingSecret) }}
+{{- $e := $v.externalRabbitmq }}
+rabbitmq-password: {{ $e.password | quote }}
+{{- /* urlquery writes a space as "+"; a URI's user info needs "%20" (a literal "+" is already "%2B"). */}}
+{{- $user := urlquery $e.user | replace "+" "%20" }}
+{{- $password := urlquery $e.password | replace "+" "%20" }}
+{{- $vhost := urlquery $v.config.rabbitmq.vhost | replace "+" "%20" }}
+rabbitmq-amqp-url: {{ printf "amqp://%s:%s@%s:%d/%s" $user $password $e.host (int $e.port) $vhost | quote }}
+{{- end }}
+{{- if and (not $v.clickhouse.enabled) (not $v.externalClickhouse.existingSecret) }}
+clickhouse-password: {{ $v.externalClickhouse.password | quote }}
+{{- end }}
+{{- if and (not $v.postgresql.enabled) (not $v.externalPostgresql.existingSecret) }}
+postgres-password: {{ $v.externalPostgresql.password | quote }}
+{{- end }}
+{{- end }}
+
+{{/* Non-secret settings of every ga4clone container, as YAML key: value (the ConfigMap's data). */}}
+{{- define "ga4clone.configData" -}}
+{{- $c := .Values.config }}
+{{- $rabbitmq := fromYaml (include "ga4clone.rabbitmq.connection" (dict "ctx" . "hook" false)) }}
+{{- $clickhouse := fromYaml (include "ga4clone.clickhouse.connection" (dict "ctx" . "hook" false)) }}
+{{- $postgresql := fromYaml (include "ga4clone.postgresql.connection" (dict "ctx" . "hook" false)) -}}
+LOG_LEVEL: {{ $c.logLevel | quote }}
+SERVER_HOST: "0.0.0.0"
+SERVER_PORT: {{ .Values.api.port | int64 | quote }}
+MAX_BODY_BYTES: {{ $c.maxBodyBytes | int64 | quote }}
+MAX_BATCH_EVENTS: {{ $c.maxBatchEvents | int64 | quote }}
+PUBLISH_CONFIRM_TIMEOUT_MS: {{ $c.publishConfirmTimeoutMs | int64 | quote }}
+RETRY_AFTER_SECONDS: {{ $c.retryAfterSeconds | int64 | quote }}
+TRUSTED_PROXIES: {{ join "," $c.trustedProxies | quote }}
+RABBITMQ_HOST: {{ $rabbitmq.host | quote }}
+RABBITMQ_PORT: {{ $rabbitmq.port | int64 | quote }}
+RABBITMQ_USER: {{ $rabbitmq.user | quote }}
+RABBITMQ_VHOST: {{ $c.rabbitmq.vhost | quote }}
+RABBITMQ_EXCHANGE: {{ $c.rabbitmq.exchange | quote }}
+RABBITMQ_QUEUE: {{ $c.rabbitmq.queue | quote }}
+RABBITMQ_DEAD_LETTER_EXCHANGE: {{ $c.rabbitmq.deadLetterExchange | quote }}
+RABBITMQ_DEAD_LETTER_QUEUE: {{ $c.rabbitmq.deadLetterQueue | quote }}
+CLICKHOUSE_HOST: {{ $clickhouse.host | quote }}
+CLICKHOUSE_PORT: {{ $clickhouse.port | int64 | quote }}
+CLICKHOUSE_USER: {{ $clickhouse.user | quote }}
+CLICKHOUSE_DATABASE: {{ $c.clickhouseDatabase | quote }}
+POSTGRES_HOST: {{ $postgresql.host | quote }}
+POSTGRES_PORT: {{ $postgresql.port | int64 | quote }}
+POSTGRES_DB: {{ $postgresql.database | quote }}
+POSTGRES_USER: {{ $postgresql.user | quote }}
+WORKER_BATCH_SIZE: {{ .Values.worker.batchSize | int64 | quote }}
+WORKER_FLUSH_INTERVAL_MS: {{ .Values.worker.flushIntervalMs | int64 | quote }}
+WORKER_PREFETCH: {{ .Values.worker.prefetch | int64 | quote }}
+WORKER_METRICS_PORT: {{ .Values.worker.metricsPort | int64 | quote }}
+OTEL_EXPORTER_OTLP_ENDPOINT: {{ .Values.otel.endpoint | quote }}
+OTEL_TRACES_SAMPLER: {{ .Values.otel.sampler | quote }}
+OTEL_TRACES_SAMPLER_ARG: {{ .Values.otel.samplerArg | quote }}
+{{- end }}
+
+{{/* Password variables from Secrets; takes (dict "ctx" $ "hook" bool). */}}
+{{- define "ga4clone.secretEnv" -}}
+{{- $names := dict "rabbitmq" "RABBITMQ_PASSWORD" "clickhouse" "CLICKHOUSE_PASSWORD" "postgresql" "POSTGRES_PASSWORD" }}
+{{- $env := list }}
+{{- range $service := list "rabbitmq" "clickhouse" "postgresql" }}
+{{- $conn := fromYaml (include (printf "ga4clone.%s.connection" $service) $) }}
+{{- $ref := dict "name" $conn.secretName "key" $conn.passwordKey }}
+{{- $env = append $env (dict "name" (get $names $service) "valueFrom" (dict "secretKeyRef" $ref)) }}
+{{- end }}
+{{- toYaml $env }}
+{{- end }}
+
+{{/* OpenTelemetry identity of a pod, from the downward API; takes (dict "ctx" $ "component" "api"). */}}
+{{- define "ga4clone.otelEnv" -}}
+{{- $attributes := list "k8s.pod.name=$(K8S_POD_NAME)" "k8s.namespace.name=$(K8S_NAMESPACE_NAME)" }}
+{{- range $key, $value := .ctx.Values.otel.resourceAttributes }}
+{{- $attributes = append $attributes (printf "%s=%s" $key $value) }}
+{{- end -}}
+- name: K8S_POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+- name: K8S_NAMESPACE_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.namespace
+- name: OTEL_SERVICE_NAME
+  value: {{ printf "%s-%s" (default (include "ga4clone.name" .ctx) .ctx.Values.otel.serviceName) .component | quote }}
+- name: OTEL_RESOURCE_ATTRIBUTES
+  value: {{ join "," $attributes | quote }}
+{{- end }}
+
+{{/* Volumes every ga4clone pod mounts: a writable /tmp under the read-only root. */}}
+{{- define "ga4clone.tmpVolume" -}}
+- name: tmp
+  emptyDir:
+    sizeLimit: 64Mi
+{{- end }}
+
+{{/* Hook events of the migration Job; see migrations.hookEvents in values.yaml. */}}
+{{- define "ga4clone.migrations.hookEvents" -}}
+{{- if .Values.migrations.hookEvents }}
+{{- .Values.migrations.hookEvents }}
+{{- else if or .Values.postgresql.enabled .Values.clickhouse.enabled }}
+{{- "post-install,pre-upgrade" }}
+{{- else }}
+{{- "pre-install,pre-upgrade" }}
+{{- end }}
+{{- end }}
+
+{{/* HPA behavior of the worker: scale up fast, scale down slowly. */}}
+{{- define "ga4clone.worker.behavior" -}}
+{{- $b := .Values.worker.autoscaling.behavior -}}
+scaleUp:
+  stabilizationWindowSeconds: {{ $b.scaleUp.stabilizationWindowSeconds }}
+  selectPolicy: Max
+  policies:
+    - type: Pods
+      value: {{ $b.scaleUp.podsPerPeriod }}
+      periodSeconds: 30
+    - type: Percent
+      value: {{ $b.scaleUp.percentPerPeriod }}
+      periodSeconds: 30
+scaleDown:
+  stabilizationWindowSeconds: {{ $b.scaleDown.stabilizationWindowSeconds }}
+  selectPolicy: Min
+  policies:
+    - type: Pods
+      value: {{ $b.scaleDown.podsPerPeriod }}
+      periodSeconds: 60
+{{- end }}
+
+{{/* PromQL label matchers that pick this release's series. */}}
+{{- define "ga4clone.metricsMatchers" -}}
+namespace="{{ .Release.Namespace }}"
+{{- end }}
+
+{{/* preStop of the API: the sleep action where the cluster has it (1.30+), else `sleep` in the image. */}}
+{{- define "ga4clone.api.preStop" -}}
+{{- if semverCompare ">=1.30-0" .Capabilities.KubeVersion.Version -}}
+sleep:
+  seconds: {{ .Values.api.preStopSleepSeconds }}
+{{- else -}}
+exec:
+  command: ["sleep", {{ .Values.api.preStopSleepSeconds | quote }}]
+{{- end }}
+{{- end }}
+
+{{/* Stops the render with a clear message when values do not fit together. */}}
+{{- define "ga4clone.validate" -}}
+{{- if lt (int .Values.api.terminationGracePeriodSeconds) (add (int .Values.api.preStopSleepSeconds) 5) }}
+{{- fail "api.terminationGracePeriodSeconds must exceed api.preStopSleepSeconds by at least 5 seconds, or requests in flight are cut off" }}
+{{- end }}
+{{- end }}
+
+{{/*
+Worker autoscaling mode in force: worker.autoscaling.mode, except that keda
+falls back to none (fixed replicas, and a warning in NOTES) when the cluster
+does not serve keda.sh/v1alpha1, so that an install never waits on a missing CRD.
+*/}}
+{{- define "ga4clone.worker.autoscalingMode" -}}
+{{- $mode := .Values.worker.autoscaling.mode }}
+{{- if and (eq $mode "keda") (not (.Capabilities.APIVersions.Has "keda.sh/v1alpha1")) }}
+{{- "none" }}
+{{- else }}
+{{- $mode }}
+{{- end }}
+{{- end }}
+
+{{/* "true" when the cluster serves the Prometheus Operator's monitoring.coreos.com/v1. */}}
+{{- define "ga4clone.monitoringAvailable" -}}
+{{- if .Capabilities.APIVersions.Has "monitoring.coreos.com/v1" }}true{{ end }}
+{{- end }}

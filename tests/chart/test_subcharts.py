@@ -1,0 +1,171 @@
+"""The bundled RabbitMQ, ClickHouse and PostgreSQL subcharts."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from ._helm import CHART_DIR, RELEASE, Manifest, RenderFn
+
+pytestmark = pytest.mark.chart
+
+_SUBCHARTS = ("rabbitmq", "clickhouse", "postgresql")
+
+
+def _main_container(statefulset: Manifest) -> Manifest:
+    (only,) = statefulset["spec"]["template"]["spec"]["containers"]
+    return only
+
+
+def _env(statefulset: Manifest) -> dict[str, Manifest]:
+    return {e["name"]: e for e in _main_container(statefulset)["env"]}
+
+
+def test_chart_yaml_declares_each_subchart_as_a_local_conditional_dependency() -> None:
+    chart = yaml.safe_load((CHART_DIR / "Chart.yaml").read_text())
+
+    dependencies = {d["name"]: d for d in chart["dependencies"]}
+
+    assert chart["apiVersion"] == "v2"
+    assert chart["kubeVersion"] == ">=1.27.0-0"
+    for name in _SUBCHARTS:
+        assert dependencies[name]["condition"] == f"{name}.enabled"
+        assert dependencies[name]["repository"] == f"file://charts/{name}"
+        assert (CHART_DIR / "charts" / name / "Chart.yaml").is_file()
+
+
+@pytest.mark.parametrize("name", _SUBCHARTS)
+def test_subchart_is_a_statefulset_with_a_claim_and_a_headless_service(
+    render: RenderFn, name: str
+) -> None:
+    rendered = render()
+
+    statefulset = rendered.get("StatefulSet", f"{RELEASE}-{name}")
+    headless = rendered.get("Service", statefulset["spec"]["serviceName"])
+
+    (claim,) = statefulset["spec"]["volumeClaimTemplates"]
+    assert claim["metadata"]["name"] == "data"
+    assert headless["spec"]["clusterIP"] == "None"
+    assert rendered.has("Service", f"{RELEASE}-{name}")
+    pod = statefulset["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert _main_container(statefulset)["securityContext"]["capabilities"] == {
+        "drop": ["ALL"]
+    }
+
+
+@pytest.mark.parametrize("name", _SUBCHARTS)
+def test_subchart_without_persistence_uses_an_empty_dir(
+    render: RenderFn, name: str
+) -> None:
+    statefulset = render(f"{name}.persistence.enabled=false").get(
+        "StatefulSet", f"{RELEASE}-{name}"
+    )
+
+    volumes = {v["name"]: v for v in statefulset["spec"]["template"]["spec"]["volumes"]}
+
+    assert "volumeClaimTemplates" not in statefulset["spec"]
+    assert "emptyDir" in volumes["data"]
+
+
+def test_rabbitmq_runs_the_official_image_with_the_prometheus_plugin(
+    render: RenderFn,
+) -> None:
+    rendered = render()
+    statefulset = rendered.get("StatefulSet", f"{RELEASE}-rabbitmq")
+    config = rendered.get("ConfigMap", f"{RELEASE}-rabbitmq")["data"]
+
+    rabbit = _main_container(statefulset)
+
+    assert rabbit["image"] == "rabbitmq:3.13-management"
+    assert "rabbitmq_prometheus" in config["enabled_plugins"]
+    assert config["enabled_plugins"].strip().endswith("].")
+    assert "prometheus.tcp.port = 15692" in config["ga4clone.conf"]
+    assert {"name": "metrics", "containerPort": 15692} in rabbit["ports"]
+    password = _env(statefulset)["RABBITMQ_DEFAULT_PASS"]["valueFrom"]
+    assert password["secretKeyRef"]["name"] == f"{RELEASE}-rabbitmq"
+
+
+def test_clickhouse_reads_the_password_from_env_in_users_d(render: RenderFn) -> None:
+    rendered = render()
+    statefulset = rendered.get("StatefulSet", f"{RELEASE}-clickhouse")
+    users = rendered.get("ConfigMap", f"{RELEASE}-clickhouse")["data"]
+
+    clickhouse = _main_container(statefulset)
+    mounts = {m["mountPath"] for m in clickhouse["volumeMounts"]}
+    env = _env(statefulset)
+
+    assert clickhouse["image"] == "clickhouse/clickhouse-server:24.8"
+    assert (
+        '<password from_env="CLICKHOUSE_APP_PASSWORD"/>' in users["ga4clone-users.xml"]
+    )
+    assert env["CLICKHOUSE_APP_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": f"{RELEASE}-clickhouse",
+        "key": "clickhouse-password",
+    }
+    assert "/etc/clickhouse-server/users.d/ga4clone-users.xml" in mounts
+
+
+def test_postgresql_pins_17_and_keeps_pgdata_in_a_subdirectory(
+    render: RenderFn,
+) -> None:
+    statefulset = render().get("StatefulSet", f"{RELEASE}-postgresql")
+
+    postgres = _main_container(statefulset)
+    env = _env(statefulset)
+    data_mount = next(m for m in postgres["volumeMounts"] if m["name"] == "data")
+
+    assert postgres["image"] == "postgres:17"
+    assert data_mount["mountPath"] == "/var/lib/postgresql/data"
+    assert env["PGDATA"]["value"] == "/var/lib/postgresql/data/pgdata"
+    assert env["POSTGRES_DB"]["value"] == "ga4clone"
+
+
+def test_app_connects_to_the_bundled_services_by_their_service_names(
+    render: RenderFn,
+) -> None:
+    rendered = render()
+
+    data = rendered.get("ConfigMap", f"{RELEASE}-ga4clone")["data"]
+
+    for variable, service in (
+        ("RABBITMQ_HOST", "rabbitmq"),
+        ("CLICKHOUSE_HOST", "clickhouse"),
+        ("POSTGRES_HOST", "postgresql"),
+    ):
+        assert rendered.has("Service", data[variable]), service
+    assert data["RABBITMQ_USER"] == "ga4clone"
+    assert data["POSTGRES_DB"] == "ga4clone"
+
+
+def test_renamed_subchart_is_still_found_by_the_app(render: RenderFn) -> None:
+    rendered = render("postgresql.fullnameOverride=pg")
+
+    data = rendered.get("ConfigMap", f"{RELEASE}-ga4clone")["data"]
+
+    assert rendered.has("StatefulSet", "pg")
+    assert data["POSTGRES_HOST"] == "pg"
+
+
+@pytest.mark.parametrize("name", ("ga4clone", *_SUBCHARTS))
+def test_every_value_of_each_chart_has_a_comment_above_it(name: str) -> None:
+    path = CHART_DIR / "values.yaml"
+    if name != "ga4clone":
+        path = CHART_DIR / "charts" / name / "values.yaml"
+    lines = path.read_text().splitlines()
+
+    undocumented = [
+        f"{path.name}:{number}: {line.strip()}"
+        for number, line in enumerate(lines, start=1)
+        if _is_key(line) and not lines[number - 2].strip().startswith("#")
+    ]
+
+    assert undocumented == []
+
+
+def _is_key(line: str) -> bool:
+    stripped = line.strip()
+    if not stripped or stripped.startswith("#"):
+        return False
+    head = stripped.removeprefix("- ").split(":", 1)[0]
+    return ":" in stripped and head.replace("_", "").replace(".", "").isalnum()

@@ -1,0 +1,185 @@
+"""The worker against real RabbitMQ, ClickHouse and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+import pika
+import pytest
+from clickhouse_driver import Client
+
+from ga4clone.settings import Settings
+from ga4clone.topology import ERROR_HEADER, ROUTING_KEY, Topology, declare
+from ga4clone.worker.consumer import Consumer
+from tests.conftest import daily_metric, make_event, now_ms, stored_count, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+class RunningWorker:
+    """A Consumer running in a thread, stopped (as by SIGTERM) on exit."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.consumer = Consumer(settings)
+        self.thread = threading.Thread(target=self.consumer.run, daemon=True)
+
+    def __enter__(self) -> RunningWorker:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.consumer.stop()
+        self.thread.join(timeout=15)
+        assert not self.thread.is_alive(), "worker did not stop within 15 s"
+
+
+@pytest.fixture
+def fast(settings: Settings) -> Settings:
+    return settings.model_copy(update={"worker_flush_interval_ms": 100})
+
+
+@pytest.fixture
+def channel(fast: Settings, amqp: Any) -> Iterator[Any]:
+    declare(amqp, Topology.from_settings(fast))
+    amqp.confirm_delivery()
+    yield amqp
+
+
+def publish(channel: Any, settings: Settings, body: bytes, message_id: str) -> None:
+    properties = pika.BasicProperties(
+        content_type="application/json", delivery_mode=2, message_id=message_id
+    )
+    channel.basic_publish(settings.rabbitmq_exchange, ROUTING_KEY, body, properties)
+
+
+def message(project: uuid.UUID, count: int, **fields: Any) -> bytes:
+    events = [
+        make_event(project, eventId=str(uuid.uuid4()), **fields) for _ in range(count)
+    ]
+    body = {
+        "receivedAt": now_ms(),
+        "userAgent": "UA",
+        "clientIp": "192.0.2.1",
+        "events": events,
+    }
+    return orjson.dumps(body)
+
+
+def test_batches_land_in_clickhouse_and_daily_metrics(
+    fast: Settings, channel: Any, clickhouse: Client, postgres: Any
+) -> None:
+    project = uuid.uuid4()
+    for _ in range(10):
+        publish(channel, fast, message(project, 25), str(uuid.uuid4()))
+    publish(channel, fast, message(project, 5, eventName="purchase"), str(uuid.uuid4()))
+
+    with RunningWorker(fast):
+        wait_for(lambda: daily_metric(postgres, project, "events") == 255)
+
+    assert stored_count(clickhouse, project) == 255
+    assert daily_metric(postgres, project, "page_views") == 250
+    assert daily_metric(postgres, project, "event:purchase") == 5
+
+
+def test_redelivered_message_is_counted_once(
+    fast: Settings, channel: Any, clickhouse: Client, postgres: Any
+) -> None:
+    project = uuid.uuid4()
+    body, message_id = message(project, 3), str(uuid.uuid4())
+
+    with RunningWorker(fast):
+        publish(channel, fast, body, message_id)
+        wait_for(lambda: daily_metric(postgres, project, "events") == 3)
+        publish(channel, fast, body, message_id)
+        wait_for(
+            lambda: (
+                channel.queue_declare(
+                    fast.rabbitmq_queue, passive=True
+                ).method.message_count
+                == 0
+            )
+        )
+        # One more message proves the duplicate's batch was flushed before it.
+        publish(channel, fast, message(project, 1), str(uuid.uuid4()))
+        wait_for(lambda: daily_metric(postgres, project, "events") == 4)
+
+    assert stored_count(clickhouse, project) == 4
+
+
+def test_undecodable_message_is_dead_lettered_with_its_reason(
+    fast: Settings, channel: Any, postgres: Any
+) -> None:
+    project = uuid.uuid4()
+    publish(channel, fast, b"{not json", str(uuid.uuid4()))
+    publish(channel, fast, message(project, 2), str(uuid.uuid4()))
+
+    with RunningWorker(fast):
+        wait_for(lambda: daily_metric(postgres, project, "events") == 2)
+        _method, properties, body = wait_for(lambda: _get(channel, fast))
+
+    assert body == b"{not json"
+    assert properties.headers[ERROR_HEADER].startswith("undecodable message")
+    assert (
+        channel.queue_declare(fast.rabbitmq_queue, passive=True).method.message_count
+        == 0
+    )
+
+
+def _get(channel: Any, settings: Settings) -> Any:
+    method, properties, body = channel.basic_get(
+        settings.rabbitmq_dead_letter_queue, auto_ack=True
+    )
+    return (method, properties, body) if method else None
+
+
+def test_transient_database_error_is_retried_not_dead_lettered(
+    fast: Settings, channel: Any, clickhouse: Client, postgres: Any
+) -> None:
+    # Given PostgreSQL's table is missing, as during a migration ...
+    project = uuid.uuid4()
+    with postgres.cursor() as cur:
+        cur.execute("ALTER TABLE daily_metrics RENAME TO daily_metrics_away")
+    try:
+        with RunningWorker(fast):
+            publish(channel, fast, message(project, 7), str(uuid.uuid4()))
+            wait_for(lambda: stored_count(clickhouse, project) == 7)
+            # ... the worker keeps retrying instead of dead-lettering ...
+            assert _get(channel, fast) is None
+            with postgres.cursor() as cur:
+                cur.execute("ALTER TABLE daily_metrics_away RENAME TO daily_metrics")
+            # ... and is counted once the table is back.
+            wait_for(lambda: daily_metric(postgres, project, "events") == 7)
+    finally:
+        with postgres.cursor() as cur:
+            cur.execute(
+                "ALTER TABLE IF EXISTS daily_metrics_away RENAME TO daily_metrics"
+            )
+
+    assert _get(channel, fast) is None
+    assert stored_count(clickhouse, project) == 7
+
+
+def test_stop_finishes_the_current_batch(
+    settings: Settings, channel: Any, clickhouse: Client, postgres: Any
+) -> None:
+    # A long flush interval: only the stop can make this batch flush.
+    slow = settings.model_copy(update={"worker_flush_interval_ms": 60_000})
+    project = uuid.uuid4()
+    publish(channel, slow, message(project, 4), str(uuid.uuid4()))
+
+    with RunningWorker(slow):
+        wait_for(
+            lambda: (
+                channel.queue_declare(
+                    slow.rabbitmq_queue, passive=True
+                ).method.message_count
+                == 0
+            )
+        )
+
+    assert daily_metric(postgres, project, "events") == 4
+    assert stored_count(clickhouse, project) == 4
