@@ -31,7 +31,7 @@ Execute = Callable[[str], list[tuple[Any, ...]]]
 _PROJECT = "0b0e4d43-3f8d-4a55-9d0e-6c1f0f6d2a11"
 _ROWS = f"""
 INSERT INTO events (project_id, event_date, event_name, event_id, event_timestamp,
-    received_timestamp, client_id, session_id, path, referrer, sdk_name,
+    received_timestamp, user_pseudo_id, session_id, page_path, page_referrer, sdk_name,
     sdk_version, user_agent, client_ip, `event_params.key`,
     `event_params.string_value`, `event_params.int_value`,
     `event_params.double_value`, message_id)
@@ -65,7 +65,7 @@ QUERIES = {
         [(30.0,)],
     ),
     "distinct clients per month": (
-        "SELECT toYYYYMM(event_date) AS month, uniqExact(client_id) FROM events "
+        "SELECT toYYYYMM(event_date) AS month, uniqExact(user_pseudo_id) FROM events "
         f"WHERE project_id = '{_PROJECT}' GROUP BY month",
         [(202612, 2)],
     ),

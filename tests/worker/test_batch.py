@@ -49,15 +49,15 @@ def test_columns_hold_one_row_per_event_with_typed_params() -> None:
 
     columns = dict(zip(EVENT_COLUMNS, to_columns(batch), strict=True))
 
-    assert columns["event_timestamp"] == [MIDNIGHT_MS * 1000]
-    assert columns["event_date"] == [dt.date(2025, 12, 4)]
-    assert columns["event_params.key"] == [["s", "i", "d", "b"]]
-    assert columns["event_params.string_value"] == [["x", None, None, None]]
-    assert columns["event_params.int_value"] == [[None, 3, None, 1]]
-    assert columns["event_params.double_value"] == [[None, None, 1.5, None]]
-    assert columns["client_ip"] == ["192.0.2.1"]
-    assert columns["path"] == ["/products/shoes"]
-    assert columns["sdk_name"] == [""]
+    assert columns["event_timestamp"] == (MIDNIGHT_MS * 1000,)
+    assert columns["event_date"] == (dt.date(2025, 12, 4),)
+    assert columns["event_params.key"] == (["s", "i", "d", "b"],)
+    assert columns["event_params.string_value"] == (["x", None, None, None],)
+    assert columns["event_params.int_value"] == ([None, 3, None, 1],)
+    assert columns["event_params.double_value"] == ([None, None, 1.5, None],)
+    assert columns["client_ip"] == ("192.0.2.1",)
+    assert columns["page_path"] == ("/products/shoes",)
+    assert columns["sdk_name"] == ("",)
 
 
 def test_daily_counts_count_events_page_views_and_each_name() -> None:

@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from ga4clone.events import EventMessage
+from ga4clone.events import Event, EventMessage
 
 EVENT_COLUMNS = (
     "project_id",
@@ -24,14 +24,15 @@ EVENT_COLUMNS = (
     "event_id",
     "event_timestamp",
     "received_timestamp",
-    "client_id",
+    "user_pseudo_id",
     "session_id",
-    "path",
-    "referrer",
+    "page_path",
+    "page_referrer",
     "sdk_name",
     "sdk_version",
     "user_agent",
     "client_ip",
+    "ingest_endpoint",
     "event_params.key",
     "event_params.string_value",
     "event_params.int_value",
@@ -42,6 +43,7 @@ EVENT_COLUMNS = (
 _EPOCH = dt.date(1970, 1, 1)
 _MS_PER_DAY = 86_400_000
 PAGE_VIEW = "page_view"
+INGEST_ENDPOINT = "events"
 
 
 @dataclass
@@ -111,55 +113,44 @@ def event_date(timestamp_ms: int) -> dt.date:
     return _EPOCH + dt.timedelta(days=timestamp_ms // _MS_PER_DAY)
 
 
-def to_columns(deliveries: list[Delivery]) -> list[list[Any]]:
+def to_columns(deliveries: list[Delivery]) -> list[tuple[Any, ...]]:
     """The ClickHouse columns of :data:`EVENT_COLUMNS` for every event."""
-    columns: list[list[Any]] = [[] for _ in EVENT_COLUMNS]
-    (
-        project,
-        day,
-        name,
-        event_id,
-        ts,
-        received,
-        client,
-        session,
-        path,
-        referrer,
-        sdk_name,
-        sdk_version,
-        agent,
-        ip,
+    rows = [
+        _row(delivery, event)
+        for delivery in deliveries
+        for event in delivery.message.events
+    ]
+    if not rows:
+        return [() for _ in EVENT_COLUMNS]
+    return list(zip(*rows, strict=True))
+
+
+def _row(delivery: Delivery, event: Event) -> tuple[Any, ...]:
+    """One event's values, in the order of :data:`EVENT_COLUMNS`."""
+    envelope = delivery.message
+    keys, strings, ints, doubles = _typed_params(event.params)
+    return (
+        event.project_id,
+        event_date(event.timestamp),
+        event.event_name,
+        event.event_id,
+        event.timestamp * 1000,
+        envelope.received_at_ms * 1000,
+        event.client_id,
+        event.session_id,
+        event.path or "",
+        event.referrer or "",
+        event.sdk_name or "",
+        event.sdk_version or "",
+        envelope.user_agent,
+        envelope.client_ip,
+        INGEST_ENDPOINT,
         keys,
         strings,
         ints,
         doubles,
-        message,
-    ) = columns
-    for delivery in deliveries:
-        envelope = delivery.message
-        received_us = envelope.received_at_ms * 1000
-        for event in envelope.events:
-            project.append(event.project_id)
-            day.append(event_date(event.timestamp))
-            name.append(event.event_name)
-            event_id.append(event.event_id)
-            ts.append(event.timestamp * 1000)
-            received.append(received_us)
-            client.append(event.client_id)
-            session.append(event.session_id)
-            path.append(event.path or "")
-            referrer.append(event.referrer or "")
-            sdk_name.append(event.sdk_name or "")
-            sdk_version.append(event.sdk_version or "")
-            agent.append(envelope.user_agent)
-            ip.append(envelope.client_ip)
-            key_list, string_list, int_list, double_list = _typed_params(event.params)
-            keys.append(key_list)
-            strings.append(string_list)
-            ints.append(int_list)
-            doubles.append(double_list)
-            message.append(delivery.message_id)
-    return columns
+        delivery.message_id,
+    )
 
 
 def _typed_params(
