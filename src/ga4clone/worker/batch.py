@@ -9,6 +9,7 @@ Nothing here does I/O.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import time
 import uuid
 from collections import Counter
@@ -110,7 +111,12 @@ def unique_deliveries(deliveries: list[Delivery]) -> list[Delivery]:
 
 def event_date(timestamp_ms: int) -> dt.date:
     """The UTC date of a Unix time in milliseconds."""
-    return _EPOCH + dt.timedelta(days=timestamp_ms // _MS_PER_DAY)
+    return _day(timestamp_ms // _MS_PER_DAY)
+
+
+@functools.lru_cache(maxsize=256)
+def _day(day_number: int) -> dt.date:
+    return _EPOCH + dt.timedelta(days=day_number)
 
 
 def to_columns(deliveries: list[Delivery]) -> list[tuple[Any, ...]]:
@@ -156,27 +162,32 @@ def _row(delivery: Delivery, event: Event) -> tuple[Any, ...]:
 def _typed_params(
     params: dict[str, Any],
 ) -> tuple[list[str], list[str | None], list[int | None], list[float | None]]:
-    # As in GA4's export, a boolean is stored as the integer 0 or 1.
-    keys: list[str] = []
+    # As in GA4's export, a boolean is stored as the integer 0 or 1. The exact
+    # type decides, since the values were validated to be one of four types.
+    keys = list(params)
     strings: list[str | None] = []
     ints: list[int | None] = []
     doubles: list[float | None] = []
-    for key, value in params.items():
-        keys.append(key)
-        strings.append(value if isinstance(value, str) else None)
-        ints.append(int(value) if isinstance(value, bool | int) else None)
-        doubles.append(value if isinstance(value, float) else None)
+    for value in params.values():
+        kind = type(value)
+        strings.append(value if kind is str else None)
+        ints.append(int(value) if kind is int or kind is bool else None)
+        doubles.append(value if kind is float else None)
     return keys, strings, ints, doubles
 
 
 def daily_counts(deliveries: list[Delivery]) -> Counter[tuple[uuid.UUID, dt.date, str]]:
     """Counts per (project, UTC day, metric name) for the daily_metrics table."""
+    by_name = Counter(
+        (event.project_id, event.timestamp // _MS_PER_DAY, event.event_name)
+        for delivery in deliveries
+        for event in delivery.message.events
+    )
     counts: Counter[tuple[uuid.UUID, dt.date, str]] = Counter()
-    for delivery in deliveries:
-        for event in delivery.message.events:
-            day = event_date(event.timestamp)
-            counts[(event.project_id, day, "events")] += 1
-            counts[(event.project_id, day, f"event:{event.event_name}")] += 1
-            if event.event_name == PAGE_VIEW:
-                counts[(event.project_id, day, "page_views")] += 1
+    for (project, day_number, name), count in by_name.items():
+        day = _day(day_number)
+        counts[(project, day, "events")] += count
+        counts[(project, day, f"event:{name}")] += count
+        if name == PAGE_VIEW:
+            counts[(project, day, "page_views")] += count
     return counts
