@@ -189,3 +189,20 @@ def daily_metric(conn: Any, project_id: uuid.UUID | str, metric: str) -> int:
             (str(project_id), metric),
         )
         return int(cur.fetchone()[0])
+
+
+def create_project(settings: Settings, *origins: str) -> Any:
+    """Create a project through the store; returns ``CreatedProject``."""
+    from ga4clone.projects import ProjectStore
+
+    store = ProjectStore(settings.postgres_dsn, max_connections=1)
+    try:
+        return store.create(f"test {uuid.uuid4().hex[:8]}", origins)
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def project(migrated: Settings) -> Any:
+    """A fresh project with keys (``.id``, ``.write_key``, ``.secret_key``)."""
+    return create_project(migrated)

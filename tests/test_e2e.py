@@ -12,11 +12,19 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from clickhouse_driver import Client
 
 from ga4clone.settings import Settings
-from tests.conftest import ROOT, daily_metric, make_event, stored_count, wait_for
+from tests.conftest import (
+    ROOT,
+    create_project,
+    daily_metric,
+    make_event,
+    stored_count,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -90,21 +98,33 @@ def _ready(base: str) -> bool:
         return False
 
 
+BROWSER = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"
+)
+
+
 def test_posted_events_land_in_both_stores_and_processes_stop_cleanly(
-    pipeline: tuple[str, Process, Process], clickhouse: Client, postgres: Any
+    pipeline: tuple[str, Process, Process],
+    settings: Settings,
+    clickhouse: Client,
+    postgres: Any,
 ) -> None:
     base, api, worker = pipeline
-    project = uuid.uuid4()
+    created = create_project(settings)
+    project = created.id
+    headers = {"X-Api-Key": created.write_key, "User-Agent": BROWSER}
 
-    single = httpx.post(f"{base}/events", json=make_event(project))
+    single = httpx.post(f"{base}/events", json=make_event(project), headers=headers)
     batch = httpx.post(
         f"{base}/events/batch",
         json=[make_event(project, eventName="add_to_cart") for _ in range(25)],
+        headers=headers,
     )
     beacon = httpx.post(
         f"{base}/collect",
-        content=httpx.Request("POST", "/", json=make_event(project)).content,
-        headers={"Content-Type": "text/plain;charset=UTF-8"},
+        params={"api_key": created.write_key},
+        content=orjson.dumps(make_event(project)),
+        headers={"Content-Type": "text/plain;charset=UTF-8", "User-Agent": BROWSER},
     )
 
     assert [single.status_code, batch.status_code, beacon.status_code] == [202] * 3
@@ -114,6 +134,78 @@ def test_posted_events_land_in_both_stores_and_processes_stop_cleanly(
     assert daily_metric(postgres, project, "event:add_to_cart") == 25
     assert api.terminate() == 0, api.output()
     assert worker.terminate() == 0, worker.output()
+
+
+def test_measurement_protocol_events_are_reported_by_the_reports_api(
+    pipeline: tuple[str, Process, Process], settings: Settings, postgres: Any
+) -> None:
+    base, _api, _worker = pipeline
+    created = create_project(settings)
+    stream = _add_stream(settings, created.id)
+    body = {
+        "client_id": "555.666",
+        "events": [
+            {"name": "purchase", "params": {"value": 9.5, "session_id": "17"}},
+            {"name": "level_up", "params": {"level": 3, "session_id": "17"}},
+        ],
+    }
+
+    collected = httpx.post(
+        f"{base}/mp/collect",
+        params={
+            "measurement_id": stream.measurement_id,
+            "api_secret": stream.api_secret,
+        },
+        json=body,
+    )
+    assert collected.status_code == 204
+    wait_for(lambda: daily_metric(postgres, created.id, "events") == 2)
+    report = httpx.post(
+        f"{base}/v1beta/properties/{created.id}:runReport",
+        headers={"Authorization": f"Bearer {created.secret_key}"},
+        json={
+            "dateRanges": [{"startDate": "yesterday", "endDate": "today"}],
+            "dimensions": [{"name": "eventName"}],
+            "metrics": [{"name": "eventCount"}],
+            "orderBys": [{"dimension": {"dimensionName": "eventName"}}],
+        },
+    )
+
+    assert report.status_code == 200, report.text
+    rows = [
+        (row["dimensionValues"][0]["value"], row["metricValues"][0]["value"])
+        for row in report.json()["rows"]
+    ]
+    assert rows == [("level_up", "1"), ("purchase", "1")]
+
+
+def test_metrics_count_accepted_and_rejected_events(
+    pipeline: tuple[str, Process, Process], settings: Settings
+) -> None:
+    base, _api, _worker = pipeline
+    created = create_project(settings)
+    headers = {"X-Api-Key": created.write_key}
+
+    httpx.post(
+        f"{base}/events/batch", json=[make_event(created.id)] * 3, headers=headers
+    )
+    httpx.post(f"{base}/events", json={"eventName": "x"}, headers=headers)
+    httpx.post(f"{base}/events", json=make_event(created.id))
+
+    text = httpx.get(f"{base}/metrics").text
+    assert "ga4clone_events_accepted_total 3.0" in text
+    assert 'ga4clone_events_rejected_total{reason="invalid"} 1.0' in text
+    assert 'ga4clone_events_rejected_total{reason="unauthorized"} 1.0' in text
+
+
+def _add_stream(settings: Settings, project_id: Any) -> Any:
+    from ga4clone.projects import ProjectStore
+
+    store = ProjectStore(settings.postgres_dsn, max_connections=1)
+    try:
+        return store.create_stream(project_id, f"G-{uuid.uuid4().hex[:10].upper()}")
+    finally:
+        store.close()
 
 
 def test_help_lists_the_settings_with_defaults() -> None:

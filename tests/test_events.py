@@ -174,3 +174,47 @@ def test_queued_message_ignores_the_timestamp_window() -> None:
 )
 def test_locations_render_as_json_paths(loc: tuple[Any, ...], path: str) -> None:
     assert format_location(loc) == path
+
+
+def test_an_events_envelope_decodes_with_the_measurement_protocol_defaults() -> None:
+    from ga4clone.events import EventMessage
+    from tests.conftest import make_event
+
+    body = {
+        "receivedAt": 1,
+        "events": [make_event("6f1c6c5e-0000-4000-8000-000000000000")],
+    }
+
+    message = EventMessage.model_validate(body)
+
+    assert (message.ingest_endpoint, message.platform, message.user_id) == (
+        "events",
+        "",
+        "",
+    )
+    assert message.user_properties == {} and message.device is None
+
+
+def test_measurement_protocol_fields_survive_the_queue() -> None:
+    from ga4clone.events import EventMessage
+    from tests.conftest import make_event
+
+    body = {
+        "receivedAt": 1,
+        "ingestEndpoint": "mp",
+        "userProperties": {"tier": "gold"},
+        "consent": {"adUserData": "DENIED"},
+        "device": {"category": "mobile"},
+        "events": [
+            make_event("6f1c6c5e-0000-4000-8000-000000000000", timestampMicros=7)
+        ],
+    }
+
+    queued = EventMessage.model_validate(body).model_dump_json(
+        by_alias=True, exclude_none=True
+    )
+    again = EventMessage.model_validate_json(queued)
+
+    assert again.user_properties == {"tier": "gold"}
+    assert again.consent is not None and again.consent.ad_user_data == "DENIED"
+    assert again.events[0].timestamp_micros == 7

@@ -1,7 +1,10 @@
-"""The ``ga4clone`` command: ``api``, ``worker`` and ``migrate``.
+"""The ``ga4clone`` command: ``api``, ``worker``, ``migrate``, ``projects``, ``dlq``.
 
 Each subcommand reads :class:`Settings` once and hands it down; ``--help`` of
 every subcommand lists the environment variables it reads, with defaults.
+``projects`` manages projects, keys, allowed origins and data streams; keys
+and api_secrets are printed once, when they are made, and never again.
+``dlq`` inspects and replays the dead-letter queue.
 """
 
 from __future__ import annotations
@@ -9,7 +12,9 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import uuid
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -17,10 +22,37 @@ from ga4clone import __version__
 from ga4clone.logs import configure_logging
 from ga4clone.settings import Settings
 
+if TYPE_CHECKING:
+    from ga4clone.projects import ProjectStore
+
 log = logging.getLogger(__name__)
 
-_API_GROUPS = ("server", "max_", "publish", "retry_after", "trusted", "rabbitmq")
-_WORKER_GROUPS = ("worker", "rabbitmq", "clickhouse", "postgres")
+_API_GROUPS = (
+    "server",
+    "max_",
+    "publish",
+    "retry_after",
+    "trusted",
+    "rabbitmq",
+    "key_cache",
+    "rate_limit",
+    "client_ip",
+    "postgres",
+    "clickhouse",
+    "reports",
+    "otel",
+)
+_PROJECTS_GROUPS = ("postgres",)
+_DLQ_GROUPS = ("rabbitmq",)
+_WORKER_GROUPS = (
+    "worker",
+    "rabbitmq",
+    "clickhouse",
+    "postgres",
+    "store_bots",
+    "geoip",
+    "otel",
+)
 _MIGRATE_GROUPS = ("clickhouse", "postgres", "migrations")
 _COMMON = ("log_level",)
 
@@ -35,18 +67,20 @@ def _settings_help(prefixes: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-def _run_api(settings: Settings) -> int:
+def _run_api(settings: Settings, _args: argparse.Namespace) -> int:
     import uvicorn
 
     from ga4clone.api.app import create_app
+    from ga4clone.telemetry import instrument_asgi, setup_tracing
 
+    setup_tracing(settings, "ga4clone-api")
     # uvicorn re-raises the signal it shut down for, under the handlers it
     # found at start. After a drained shutdown that is a clean exit, so the
     # handlers it finds ignore the signal and the process returns 0.
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_args: None)
     uvicorn.run(
-        create_app(settings),
+        instrument_asgi(create_app(settings)),
         host=settings.server_host,
         port=settings.server_port,
         loop="uvloop",
@@ -61,23 +95,143 @@ def _run_api(settings: Settings) -> int:
     return 0
 
 
-def _run_worker(settings: Settings) -> int:
+def _run_worker(settings: Settings, _args: argparse.Namespace) -> int:
+    from ga4clone.telemetry import setup_tracing
     from ga4clone.worker.consumer import Consumer
 
+    setup_tracing(settings, "ga4clone-worker")
     consumer = Consumer(settings)
     consumer.install_signal_handlers()
     consumer.run()
     return 0
 
 
-def _run_migrate(settings: Settings) -> int:
+def _run_migrate(settings: Settings, _args: argparse.Namespace) -> int:
     from ga4clone.migrate import migrate
 
     migrate(settings)
     return 0
 
 
-_COMMANDS: dict[str, tuple[str, Sequence[str], Callable[[Settings], int]]] = {
+def _run_projects(settings: Settings, args: argparse.Namespace) -> int:
+    from ga4clone.errors import Ga4cloneError
+    from ga4clone.projects import ProjectStore
+
+    store = ProjectStore(settings.postgres_dsn, max_connections=1)
+    try:
+        return int(_PROJECT_ACTIONS[args.action](store, args))
+    except Ga4cloneError as exc:
+        print(f"ga4clone: {exc}")
+        return 1
+    finally:
+        store.close()
+
+
+def _projects_create(store: ProjectStore, args: argparse.Namespace) -> int:
+    created = store.create(args.name, args.origin)
+    print(f"project id:  {created.id}")
+    print(f"write key:   {created.write_key}")
+    print(f"secret key:  {created.secret_key}")
+    print("The secret key is shown only now; store it somewhere safe.")
+    return 0
+
+
+def _projects_list(store: ProjectStore, _args: argparse.Namespace) -> int:
+    for project in store.list():
+        state = "disabled" if project.disabled_at else "enabled"
+        keys = " ".join(f"{k}={v}..." for k, v in sorted(project.key_prefixes.items()))
+        origins = ",".join(project.allowed_origins) or "-"
+        print(f"{project.id}  {state:<8}  {project.name!r}  {keys}  origins={origins}")
+    return 0
+
+
+def _projects_rotate_key(store: ProjectStore, args: argparse.Namespace) -> int:
+    token = store.rotate_key(args.id, args.kind)
+    print(f"new {args.kind} key: {token}")
+    print("The previous key is revoked; API replicas forget it within KEY_CACHE_TTL_S.")
+    return 0
+
+
+def _projects_disable(store: ProjectStore, args: argparse.Namespace) -> int:
+    store.disable(args.id)
+    print(f"project {args.id} disabled")
+    return 0
+
+
+def _projects_add_stream(store: ProjectStore, args: argparse.Namespace) -> int:
+    stream = store.create_stream(args.id, args.measurement_id, args.platform)
+    print(f"stream id:       {stream.id}")
+    print(f"measurement_id:  {stream.measurement_id}")
+    print(f"api_secret:      {stream.api_secret}")
+    print("The api_secret is shown only now.")
+    return 0
+
+
+def _projects_set_origins(store: ProjectStore, args: argparse.Namespace) -> int:
+    store.set_origins(args.id, args.origins)
+    print(f"project {args.id} allows {len(args.origins)} origins")
+    return 0
+
+
+_PROJECT_ACTIONS: dict[str, Callable[[ProjectStore, argparse.Namespace], int]] = {
+    "create": _projects_create,
+    "list": _projects_list,
+    "rotate-key": _projects_rotate_key,
+    "disable": _projects_disable,
+    "add-stream": _projects_add_stream,
+    "set-origins": _projects_set_origins,
+}
+
+
+def _add_projects_actions(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("create", help="Create a project and its keys.")
+    create.add_argument("--name", required=True)
+    create.add_argument(
+        "--origin", action="append", default=[], help="Allowed browser origin."
+    )
+    actions.add_parser("list", help="List projects with their key prefixes.")
+    rotate = actions.add_parser("rotate-key", help="Replace a key, revoking the old.")
+    rotate.add_argument("id", type=uuid.UUID)
+    rotate.add_argument("--kind", choices=("write", "secret"), default="write")
+    disable = actions.add_parser("disable", help="Refuse every key of a project.")
+    disable.add_argument("id", type=uuid.UUID)
+    stream = actions.add_parser("add-stream", help="Add a Measurement Protocol stream.")
+    stream.add_argument("id", type=uuid.UUID)
+    stream.add_argument("--measurement-id", required=True)
+    stream.add_argument("--platform", choices=("WEB", "IOS", "ANDROID"), default="WEB")
+    origins = actions.add_parser("set-origins", help="Replace the allowed origins.")
+    origins.add_argument("id", type=uuid.UUID)
+    origins.add_argument("origins", nargs="*", metavar="URL")
+
+
+def _run_dlq(settings: Settings, args: argparse.Namespace) -> int:
+    from ga4clone import dlq
+
+    if args.action == "inspect":
+        letters = dlq.inspect(settings, args.limit)
+        for letter in letters:
+            print(
+                f"{letter.message_id}  {letter.size_bytes:>8} B  "
+                f"{letter.reason!r}  {letter.preview!r}"
+            )
+        print(f"{len(letters)} dead letters shown")
+        return 0
+    print(f"{dlq.replay(settings, args.limit)} dead letters replayed")
+    return 0
+
+
+def _add_dlq_actions(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="action", required=True)
+    inspect = actions.add_parser("inspect", help="Show dead letters; consume none.")
+    inspect.add_argument("--limit", type=int, default=100)
+    replay = actions.add_parser("replay", help="Republish dead letters to the queue.")
+    replay.add_argument("--limit", type=int, default=None)
+
+
+_Run = Callable[[Settings, argparse.Namespace], int]
+
+_COMMANDS: dict[str, tuple[str, Sequence[str], _Run]] = {
     "api": ("Serve the HTTP ingest API.", _API_GROUPS, _run_api),
     "worker": (
         "Consume events into ClickHouse and PostgreSQL.",
@@ -89,6 +243,17 @@ _COMMANDS: dict[str, tuple[str, Sequence[str], Callable[[Settings], int]]] = {
         _MIGRATE_GROUPS,
         _run_migrate,
     ),
+    "projects": (
+        "Manage projects, keys, allowed origins and streams.",
+        _PROJECTS_GROUPS,
+        _run_projects,
+    ),
+    "dlq": ("Inspect or replay the dead-letter queue.", _DLQ_GROUPS, _run_dlq),
+}
+
+_ACTIONS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
+    "projects": _add_projects_actions,
+    "dlq": _add_dlq_actions,
 }
 
 
@@ -99,13 +264,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=__version__)
     commands = parser.add_subparsers(dest="command", required=True)
     for name, (summary, groups, _run) in _COMMANDS.items():
-        commands.add_parser(
+        command = commands.add_parser(
             name,
             help=summary,
             description=summary,
             epilog=_settings_help(groups),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
+        if name in _ACTIONS:
+            _ACTIONS[name](command)
     return parser
 
 
@@ -118,4 +285,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     configure_logging(settings.log_level)
     _summary, _groups, run = _COMMANDS[args.command]
-    return run(settings)
+    return run(settings, args)

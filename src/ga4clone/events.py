@@ -4,6 +4,11 @@ The API validates request bodies into :class:`Event`; it wraps the accepted
 events, together with what the server knows about the request, into one
 :class:`EventMessage` per request and publishes that. The worker decodes the
 same :class:`EventMessage`, so both sides agree on one definition.
+
+``/events`` and the Measurement Protocol (``/mp/collect``) share the envelope;
+what only the Measurement Protocol carries (user id, user properties, consent,
+the sender's own device and location facts, the data stream) is optional, so
+messages queued by ``/events`` keep their JSON shape.
 """
 
 from __future__ import annotations
@@ -84,6 +89,12 @@ class Event(BaseModel):
     sdk_name: _Short | None = Field(None, alias="sdkName")
     sdk_version: _Short | None = Field(None, alias="sdkVersion")
     params: dict[_ParamKey, _Param] = Field(default_factory=dict, max_length=MAX_PARAMS)
+    timestamp_micros: StrictInt | None = Field(
+        None,
+        alias="timestampMicros",
+        ge=0,
+        description="The same instant in microseconds, when the sender gave it.",
+    )
 
     @field_validator("timestamp")
     @classmethod
@@ -100,6 +111,43 @@ class Event(BaseModel):
         return value
 
 
+class Consent(BaseModel):
+    """The Measurement Protocol's consent: each GRANTED, DENIED or not given."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    ad_user_data: str | None = Field(None, alias="adUserData")
+    ad_personalization: str | None = Field(None, alias="adPersonalization")
+
+
+class UserLocation(BaseModel):
+    """Where the sender says the user is (ISO 3166 and UN M49 codes)."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    city: str | None = None
+    region_id: str | None = Field(None, alias="regionId")
+    country_id: str | None = Field(None, alias="countryId")
+    subcontinent_id: str | None = Field(None, alias="subcontinentId")
+    continent_id: str | None = Field(None, alias="continentId")
+
+
+class Device(BaseModel):
+    """What the sender says of the user's device; it wins over the User-Agent."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    category: str | None = None
+    language: str | None = None
+    screen_resolution: str | None = Field(None, alias="screenResolution")
+    operating_system: str | None = Field(None, alias="operatingSystem")
+    operating_system_version: str | None = Field(None, alias="operatingSystemVersion")
+    model: str | None = None
+    brand: str | None = None
+    browser: str | None = None
+    browser_version: str | None = Field(None, alias="browserVersion")
+
+
 class EventMessage(BaseModel):
     """The AMQP message body: the events of one request and its server facts."""
 
@@ -109,6 +157,18 @@ class EventMessage(BaseModel):
     user_agent: str = Field("", alias="userAgent")
     client_ip: str = Field("", alias="clientIp")
     events: list[Event] = Field(min_length=1)
+    ingest_endpoint: str = Field("events", alias="ingestEndpoint")
+    stream_id: str = Field("", alias="streamId")
+    platform: str = ""
+    user_id: str = Field("", alias="userId")
+    user_properties: dict[_ParamKey, _Param] = Field(
+        default_factory=dict, alias="userProperties"
+    )
+    user_properties_micros: int | None = Field(None, alias="userPropertiesMicros")
+    consent: Consent | None = None
+    non_personalized_ads: bool | None = Field(None, alias="nonPersonalizedAds")
+    user_location: UserLocation | None = Field(None, alias="userLocation")
+    device: Device | None = None
 
 
 def format_location(loc: tuple[int | str, ...]) -> str:

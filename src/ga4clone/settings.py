@@ -53,6 +53,38 @@ class Settings(BaseSettings):
         "believed; empty means the socket peer is the client.",
     )
 
+    max_json_depth: int = Field(
+        32,
+        ge=2,
+        description="Deepest nesting of arrays and objects accepted in a body.",
+    )
+    key_cache_ttl_s: float = Field(
+        30.0,
+        ge=0,
+        description="How long the API trusts a verified (or refused) key, and "
+        "the allowed origins, before asking PostgreSQL again, in seconds.",
+    )
+    rate_limit_events_per_second: float = Field(
+        1000.0,
+        ge=0,
+        description="Events per second each project may send, summed over all "
+        "API replicas; 0 turns rate limiting off.",
+    )
+    rate_limit_burst: int = Field(
+        5000, ge=1, description="Events a project may send at once (bucket size)."
+    )
+    rate_limit_lease_events: int = Field(
+        200,
+        ge=1,
+        description="Tokens an API replica takes from a project's shared bucket "
+        "at a time; bounds over-admission to replicas x lease.",
+    )
+    client_ip_mode: Literal["anonymize", "keep", "drop"] = Field(
+        "anonymize",
+        description="What is queued of the client address: anonymize (IPv4 /24, "
+        "IPv6 /48), keep, or drop.",
+    )
+
     # --- RabbitMQ -----------------------------------------------------------
     rabbitmq_host: str = Field("localhost", description="RabbitMQ host.")
     rabbitmq_port: int = Field(5672, description="RabbitMQ AMQP port.")
@@ -117,12 +149,46 @@ class Settings(BaseSettings):
         ge=100,
         description="Cap of the exponential backoff between database retries.",
     )
+    store_bots: bool = Field(
+        True,
+        description="Whether events of known bots are stored in ClickHouse "
+        "(flagged is_bot=1); they are never counted in the daily aggregates.",
+    )
+    geoip_database_path: str = Field(
+        "",
+        description="MaxMind-format (.mmdb) city database for geo enrichment; "
+        "empty leaves the geo columns blank.",
+    )
+
+    # --- Reports ------------------------------------------------------------
+    reports_max_rows: int = Field(
+        100_000, ge=1, description="Highest `limit` a report request may ask for."
+    )
+    reports_exact_counts: bool = Field(
+        True,
+        description="Count users and sessions exactly (uniqExact); false uses "
+        "ClickHouse's faster uniq, within about 1 % above 65,536 values.",
+    )
 
     # --- Process ------------------------------------------------------------
     migrations_dir: str = Field(
         "migrations", description="Folder holding postgres/ and clickhouse/ SQL files."
     )
     log_level: LogLevel = Field("INFO", description="Lowest log level written.")
+
+    # --- OpenTelemetry ------------------------------------------------------
+    # Named as the OpenTelemetry specification names them; every other OTEL_*
+    # variable (sampler, resource, service name) is left to the SDK.
+    otel_exporter_otlp_endpoint: str = Field(
+        "",
+        description="Base URL of an OTLP/HTTP collector (http://collector:4318); "
+        "empty leaves tracing off.",
+    )
+    otel_traces_exporter: Literal["", "otlp", "console", "none"] = Field(
+        "",
+        description="Span exporter: otlp (the default when an endpoint is set), "
+        "console (stdout, for debugging) or none.",
+    )
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

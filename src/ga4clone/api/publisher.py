@@ -9,6 +9,9 @@ stream of (multiple) acks instead of waiting for one round trip each.
 A background task keeps the connection up: when RabbitMQ goes away, every
 message waiting for a confirm fails with :class:`BrokerUnavailable` and the
 task reconnects with backoff, redeclaring the topology.
+
+Each publish is timed (``ga4clone_publish_duration_seconds``) and, while
+tracing is on, carries the W3C trace context in its AMQP headers.
 """
 
 from __future__ import annotations
@@ -21,11 +24,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pika
+from opentelemetry.trace import SpanKind
 from pika.adapters.asyncio_connection import AsyncioConnection
 from pika.spec import Basic
 
 from ga4clone.errors import BrokerUnavailable, PublishNotConfirmed
 from ga4clone.settings import Settings
+from ga4clone.telemetry.metrics import observe_publish
+from ga4clone.telemetry.tracing import active_tracer, inject, span
 from ga4clone.topology import ROUTING_KEY, Topology
 
 log = logging.getLogger(__name__)
@@ -97,11 +103,45 @@ class Publisher:
     async def publish(self, body: bytes, message_id: str) -> None:
         """Publish one message and wait for RabbitMQ's confirm.
 
+        While tracing is on the publish is a PRODUCER span, child of the
+        request's span, whose context travels in the message headers.
+
         Raises:
             BrokerUnavailable: there is no open channel, or it closed meanwhile.
             PublishNotConfirmed: RabbitMQ nacked or returned the message, or did
                 not confirm it within the configured timeout.
         """
+        started = time.perf_counter()
+        confirmed = False
+        try:
+            if active_tracer() is None:
+                await self._publish(body, message_id, None)
+            else:
+                await self._publish_traced(body, message_id)
+            confirmed = True
+        finally:
+            observe_publish(time.perf_counter() - started, confirmed=confirmed)
+
+    async def _publish_traced(self, body: bytes, message_id: str) -> None:
+        attributes = {
+            "messaging.system": "rabbitmq",
+            "messaging.operation.type": "send",
+            "messaging.operation.name": "publish",
+            "messaging.destination.name": self._topology.exchange,
+            "messaging.rabbitmq.destination.routing_key": ROUTING_KEY,
+            "messaging.message.id": message_id,
+            "messaging.message.body.size": len(body),
+        }
+        with span(
+            f"publish {self._topology.exchange}", SpanKind.PRODUCER, attributes
+        ) as current:
+            await self._publish(body, message_id, inject({}))
+            if current is not None:
+                current.add_event("confirmed")
+
+    async def _publish(
+        self, body: bytes, message_id: str, headers: dict[str, Any] | None
+    ) -> None:
         if not self._ready or self._channel is None:
             raise BrokerUnavailable("no open channel to RabbitMQ")
         pending = _Pending(asyncio.get_running_loop().create_future(), message_id)
@@ -115,6 +155,7 @@ class Publisher:
             message_id=message_id,
             timestamp=int(time.time()),
             app_id="ga4clone-api",
+            headers=headers,
         )
         try:
             self._channel.basic_publish(

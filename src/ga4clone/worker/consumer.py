@@ -15,6 +15,13 @@ so nothing is lost and nothing is counted twice. Database outages are retried
 with capped exponential backoff, keeping the AMQP connection serviced. A
 message that cannot be decoded, or whose data a store refuses, is published to
 the dead-letter exchange with the reason, then acked with its batch.
+
+What the worker shows of itself: a flush is one CONSUMER span ("process" per
+the messaging semantic conventions) linked to the PRODUCER span of each of its
+messages, with the two store writes as children, redeliveries and dead letters
+as span events; the ``ga4clone_*`` worker metrics (see
+:mod:`ga4clone.telemetry.metrics`), including the depth of both queues, sampled
+every few seconds, are served on WORKER_METRICS_PORT.
 """
 
 from __future__ import annotations
@@ -24,17 +31,22 @@ import signal
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
 import pika
 import pika.exceptions
+from opentelemetry import trace
+from opentelemetry.trace import Link, Span, SpanKind
 from pydantic import ValidationError
 
 from ga4clone.api.publisher import connection_parameters
 from ga4clone.errors import PoisonMessage, StoreUnavailable
 from ga4clone.events import EventMessage
 from ga4clone.settings import Settings
+from ga4clone.telemetry import metrics
+from ga4clone.telemetry.tracing import active_tracer, producer_link, span
 from ga4clone.topology import ERROR_HEADER, ROUTING_KEY, Topology, declare
 from ga4clone.worker.batch import Batch, DeadLetter, Delivery, unique_deliveries
 from ga4clone.worker.stores import ClickHouseStore, PostgresStore
@@ -46,10 +58,21 @@ _RETRY_MIN_S = 0.2
 # promptly even while a long flush interval runs.
 _POLL_S = 0.25
 _RECONNECT_MAX_S = 10.0
+_DEPTH_EVERY_S = 5.0
+_UNDECODABLE = "undecodable"
+_REFUSED = "refused"
 
 
 class _Stopping(Exception):
     """Raised inside a retry loop when SIGTERM asked the worker to stop."""
+
+
+@dataclass
+class _Trail:
+    """What a batch's span tells beyond the batch: producer links, redeliveries."""
+
+    links: list[Link] = field(default_factory=list)
+    redelivered: int = 0
 
 
 class Consumer:
@@ -71,7 +94,10 @@ class Consumer:
         self._connection: Any = None
         self._channel: Any = None
         self._batch = Batch()
+        self._trail = _Trail()
         self._stopping = False
+        self._next_depth_sample = 0.0
+        self._metrics_server: Any = None
         self.on_flush: Callable[[int, float], None] | None = None
 
     def stop(self, *_args: object) -> None:
@@ -90,6 +116,10 @@ class Consumer:
     def run(self) -> None:
         """Consume, reconnecting after broker failures, until :meth:`stop`."""
         delay_s = _RETRY_MIN_S
+        port = self._settings.worker_metrics_port
+        if port and self._metrics_server is None:
+            self._metrics_server = metrics.start_metrics_server(port)
+            log.info("Serving metrics on port %d", port)
         while not self._stopping:
             try:
                 self._connect()
@@ -98,7 +128,7 @@ class Consumer:
             except pika.exceptions.AMQPError as exc:
                 # Unacked messages go back to the queue with the connection.
                 log.warning("RabbitMQ connection lost: %r; reconnecting", exc)
-                self._batch = Batch()
+                self._new_batch()
                 self._interruptible_sleep(delay_s)
                 delay_s = min(delay_s * 2, _RECONNECT_MAX_S)
         self._close()
@@ -113,7 +143,7 @@ class Consumer:
         channel.basic_qos(prefetch_count=self._settings.worker_prefetch)
         channel.basic_consume(self._topology.queue, self._on_message, auto_ack=False)
         self._channel = channel
-        self._batch = Batch()
+        self._new_batch()
         log.info("Consuming %r", self._topology.queue)
 
     def _consume(self) -> None:
@@ -122,9 +152,28 @@ class Consumer:
             self._connection.process_data_events(time_limit=wait_s)
             if self._due():
                 self._flush()
+            self._maybe_sample_depths()
         self._channel.stop_consuming()
         if not self._batch.empty:
             self._flush()
+
+    def _new_batch(self) -> Batch:
+        """Start an empty batch; return the one it replaces."""
+        batch, self._batch, self._trail = self._batch, Batch(), _Trail()
+        return batch
+
+    def _maybe_sample_depths(self) -> None:
+        now = time.monotonic()
+        if now < self._next_depth_sample:
+            return
+        self._next_depth_sample = now + _DEPTH_EVERY_S
+        topology = self._topology
+        for queue, gauge in (
+            (topology.queue, metrics.QUEUE_DEPTH),
+            (topology.dead_letter_queue, metrics.DEAD_LETTER_QUEUE_DEPTH),
+        ):
+            frame = self._channel.queue_declare(queue, passive=True)
+            gauge.set(frame.method.message_count)
 
     def _due(self) -> bool:
         batch = self._batch
@@ -137,6 +186,11 @@ class Consumer:
         self, _channel: Any, method: Any, properties: Any, body: bytes
     ) -> None:
         tag = method.delivery_tag
+        if method.redelivered:
+            metrics.REDELIVERIES.inc()
+            self._trail.redelivered += 1
+        if active_tracer() is not None:
+            self._link(properties, redelivered=method.redelivered)
         try:
             message = EventMessage.model_validate_json(body)
             message_id = uuid.UUID(properties.message_id)
@@ -147,10 +201,42 @@ class Consumer:
             return
         self._batch.add(tag, Delivery(message_id, message))
 
+    def _link(self, properties: Any, *, redelivered: bool) -> None:
+        # TODO: the SDK keeps 128 links per span (OTEL_SPAN_LINK_COUNT_LIMIT);
+        # a larger batch drops the rest. Raising the limit, or one span per
+        # message, would keep them all.
+        attributes = {
+            "messaging.message.id": properties.message_id or "",
+            "messaging.rabbitmq.redelivered": bool(redelivered),
+        }
+        link = producer_link(properties.headers, attributes)
+        if link is not None:
+            self._trail.links.append(link)
+
     # --- flushing ---------------------------------------------------------------
 
     def _flush(self) -> None:
-        batch, self._batch = self._batch, Batch()
+        trail = self._trail
+        batch = self._new_batch()
+        attributes = {
+            "messaging.system": "rabbitmq",
+            "messaging.operation.type": "process",
+            "messaging.operation.name": "process",
+            "messaging.destination.name": self._topology.queue,
+            "messaging.batch.message_count": len(batch.deliveries)
+            + len(batch.dead_letters),
+        }
+        with span(
+            f"process {self._topology.queue}",
+            SpanKind.CONSUMER,
+            attributes,
+            trail.links,
+        ) as current:
+            if current is not None and trail.redelivered:
+                current.add_event("redelivered", {"messages": trail.redelivered})
+            self._flush_batch(batch)
+
+    def _flush_batch(self, batch: Batch) -> None:
         started = time.perf_counter()
         try:
             stored = self._store(
@@ -164,6 +250,8 @@ class Consumer:
             self._dead_letter(dead_letter)
         self._channel.basic_ack(batch.last_tag, multiple=True)
         elapsed_s = time.perf_counter() - started
+        metrics.BATCH_EVENTS.observe(batch.events)
+        metrics.FLUSH_SECONDS.observe(elapsed_s)
         log.debug("Flushed %d events in %.1f ms", stored, elapsed_s * 1000)
         if self.on_flush is not None:
             self.on_flush(stored, elapsed_s)
@@ -182,7 +270,11 @@ class Consumer:
         return sum(self._store([delivery], dead) for delivery in deliveries)
 
     def _write(self, deliveries: list[Delivery]) -> int:
-        self._clickhouse.insert(deliveries)
+        inserted = self._clickhouse.insert(deliveries)
+        # TODO: when PostgreSQL fails and the batch is retried, its events are
+        # observed again; observing after the whole write would fix the lag's
+        # double count but move its meaning away from the insert itself.
+        _observe_inserted(deliveries, inserted)
         self._postgres.record(deliveries)
         return sum(len(delivery.message.events) for delivery in deliveries)
 
@@ -199,6 +291,17 @@ class Consumer:
                 delay_s = min(delay_s * 2, self._retry_max_s)
 
     def _dead_letter(self, dead_letter: DeadLetter) -> None:
+        reason = (
+            _UNDECODABLE if dead_letter.reason.startswith("undecodable") else _REFUSED
+        )
+        metrics.record_dead_letter(reason)
+        _add_event(
+            "dead-lettered",
+            {
+                "messaging.message.id": dead_letter.properties.message_id or "",
+                "reason": reason,
+            },
+        )
         original = dead_letter.properties
         headers = dict(original.headers or {})
         headers[ERROR_HEADER] = dead_letter.reason[:1000]
@@ -232,7 +335,30 @@ class Consumer:
                 log.debug("Closing the RabbitMQ connection failed", exc_info=True)
         self._clickhouse.close()
         self._postgres.close()
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()
+            self._metrics_server.server_close()
+            self._metrics_server = None
         log.info("Worker stopped")
+
+
+def _observe_inserted(deliveries: list[Delivery], inserted: int) -> None:
+    """Count inserted events and record each one's age, at insert time."""
+    metrics.EVENTS_STORED.inc(inserted)
+    now_s = time.time()
+    for delivery in deliveries:
+        message = delivery.message
+        metrics.observe_ingestion_lag(
+            message.received_at_ms, len(message.events), now_s
+        )
+
+
+def _add_event(name: str, attributes: dict[str, Any]) -> None:
+    """Add an event to the current span, when tracing is on."""
+    if active_tracer() is None:
+        return
+    current: Span = trace.get_current_span()
+    current.add_event(name, attributes)
 
 
 def _refused(delivery: Delivery, reason: str) -> DeadLetter:

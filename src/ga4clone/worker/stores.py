@@ -3,6 +3,10 @@
 Both translate library errors into two outcomes the consumer acts on:
 :class:`StoreUnavailable` (retry the same batch later) and
 :class:`PoisonMessage` (this data will never be accepted; find the message).
+
+Every write attempt is timed (``ga4clone_store_insert_duration_seconds``) and,
+while tracing is on, is a CLIENT span under the batch's span, with the
+database semantic conventions' attributes.
 """
 
 from __future__ import annotations
@@ -16,10 +20,14 @@ import psycopg2
 import psycopg2.errors
 from clickhouse_driver.errors import Error as ClickHouseError
 from clickhouse_driver.errors import TypeMismatchError
+from opentelemetry.trace import SpanKind
 
+from ga4clone.enrich import Enricher
 from ga4clone.errors import PoisonMessage, StoreUnavailable
 from ga4clone.migrate import clickhouse_client
 from ga4clone.settings import Settings
+from ga4clone.telemetry.metrics import observe_store
+from ga4clone.telemetry.tracing import span
 from ga4clone.worker.batch import EVENT_COLUMNS, Delivery, daily_counts, to_columns
 
 log = logging.getLogger(__name__)
@@ -57,10 +65,33 @@ class ClickHouseStore:
 
     def __init__(self, settings: Settings) -> None:
         self._client = clickhouse_client(settings)
+        self._enricher = Enricher.from_settings(settings)
+        self._span_attributes = {
+            "db.system.name": "clickhouse",
+            "db.system": "clickhouse",
+            "db.namespace": settings.clickhouse_database,
+            "db.operation.name": "INSERT",
+            "db.collection.name": "events",
+            "server.address": settings.clickhouse_host,
+            "server.port": settings.clickhouse_port,
+        }
 
     def insert(self, deliveries: list[Delivery]) -> int:
         """Insert every event of ``deliveries``; return how many rows were sent."""
-        columns = to_columns(deliveries)
+        columns = to_columns(deliveries, self._enricher)
+        if not columns[0]:
+            return 0  # every event was a bot, and bots are not stored
+        started = time.perf_counter()
+        try:
+            with span("INSERT events", SpanKind.CLIENT, self._span_attributes) as s:
+                if s is not None:
+                    s.set_attribute("db.operation.batch.size", len(columns[0]))
+                self._insert(columns)
+        finally:
+            observe_store("clickhouse", time.perf_counter() - started)
+        return len(columns[0])
+
+    def _insert(self, columns: list[tuple[Any, ...]]) -> None:
         try:
             self._client.execute(_INSERT_EVENTS, columns, columnar=True)
         except _BAD_DATA as exc:
@@ -68,10 +99,10 @@ class ClickHouseStore:
         except (ClickHouseError, OSError, EOFError) as exc:
             self._client.disconnect()
             raise StoreUnavailable(f"ClickHouse insert failed: {exc!r}") from exc
-        return len(columns[0])
 
     def close(self) -> None:
         self._client.disconnect()
+        self._enricher.close()
 
 
 class PostgresStore:
@@ -79,11 +110,35 @@ class PostgresStore:
 
     def __init__(self, settings: Settings) -> None:
         self._dsn = settings.postgres_dsn
+        # Only asked whether a message came from a bot: no geo database needed.
+        self._bots = Enricher()
         self._conn: Any = None
         self._last_prune = 0.0
+        self._span_attributes = {
+            "db.system.name": "postgresql",
+            "db.system": "postgresql",
+            "db.namespace": settings.postgres_db,
+            "db.operation.name": "transaction",
+            "db.collection.name": "daily_metrics",
+            "server.address": settings.postgres_host,
+            "server.port": settings.postgres_port,
+        }
 
     def record(self, deliveries: list[Delivery]) -> int:
         """Count the messages not seen before; return how many events counted."""
+        started = time.perf_counter()
+        try:
+            with span(
+                "transaction daily_metrics", SpanKind.CLIENT, self._span_attributes
+            ) as s:
+                counted = self._translated_record(deliveries)
+                if s is not None:
+                    s.set_attribute("ga4clone.events.counted", counted)
+                return counted
+        finally:
+            observe_store("postgres", time.perf_counter() - started)
+
+    def _translated_record(self, deliveries: list[Delivery]) -> int:
         try:
             return self._record(deliveries)
         except (psycopg2.DataError, psycopg2.IntegrityError) as exc:
@@ -101,7 +156,7 @@ class PostgresStore:
             cur.execute(_RECORD_MESSAGES, (ids,))
             new_ids = {row[0] for row in cur.fetchall()}
             fresh = [d for d in deliveries if str(d.message_id) in new_ids]
-            counts = daily_counts(fresh)
+            counts = daily_counts(fresh, self._bots)
             if counts:
                 # Sorted keys make concurrent workers lock rows in one order.
                 keys = sorted(counts)

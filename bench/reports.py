@@ -1,0 +1,189 @@
+"""Benchmark the reports engine on ten million events in the local ClickHouse.
+
+Loads generated events into a database of their own (``ga4clone_bench``) with
+one INSERT ... SELECT from system.numbers, runs a 30-day report by date and by
+pagePath (eventCount, activeUsers, sessions) through the report engine, and
+prints the median latency of several runs. The same reports without FINAL,
+counting ``uniqExact(event_id)`` instead, are timed for comparison. The
+database is dropped afterwards unless ``--keep``.
+
+    .venv/bin/python bench/reports.py [--events 10000000] [--runs 5] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from clickhouse_driver import Client
+
+from ga4clone.migrate import ClickHouseMigrator, parse_version
+from ga4clone.reports.engines import DriverEngine
+from ga4clone.reports.query import Query, compile_report
+from ga4clone.reports.request import RunReportRequest
+from ga4clone.reports.runner import run_plan
+
+ROOT = Path(__file__).resolve().parent.parent
+DATABASE = "ga4clone_bench"
+PROJECT = "3f1d2c4b-5a69-4788-9c0d-1e2f3a4b5c6d"
+OTHER_PROJECT = "7a8b9c0d-1e2f-4a3b-8c4d-5e6f7a8b9c0d"
+FIRST_DAY = dt.date(2026, 1, 1)
+DAYS = 60
+
+# Every value derives from the row number through intHash32, so each load
+# holds the same events (event_id excepted: generateUUIDv4 is random). The
+# driver %-formats the text, hence %% for the modulo operator.
+_LOAD = f"""
+INSERT INTO events (project_id, event_date, event_name, event_id, event_timestamp,
+    received_timestamp, user_pseudo_id, session_id, page_path, page_hostname,
+    page_title, geo_country, device_category, platform, `event_params.key`,
+    `event_params.int_value`, `event_params.string_value`,
+    `event_params.double_value`)
+SELECT
+    if(h %% 10 = 0, toUUID('{OTHER_PROJECT}'), toUUID('{PROJECT}')),
+    toDate('{FIRST_DAY}') + day,
+    ['page_view', 'page_view', 'page_view', 'scroll', 'click', 'session_start',
+     'user_engagement', 'purchase'][1 + intHash32(number * 7) %% 8],
+    generateUUIDv4(),
+    (toUInt64(toUInt32(toDateTime(toDate('{FIRST_DAY}') + day))) + second) * 1000000,
+    (toUInt64(toUInt32(toDateTime(toDate('{FIRST_DAY}') + day))) + second) * 1000000,
+    toString(user),
+    concat(toString(day), '.', toString(intHash32(number * 13) %% 3)),
+    concat('/page/', toString(intHash32(number * 17) %% 500)),
+    'shop.example',
+    concat('Page ', toString(intHash32(number * 17) %% 500)),
+    ['Germany', 'France', 'Japan', 'Brazil', 'India', 'United States',
+     'Canada', 'Spain', 'Italy', ''][1 + intHash32(user) %% 10],
+    ['desktop', 'mobile', 'tablet'][1 + intHash32(user * 3) %% 3],
+    'web',
+    ['engagement_time_msec'],
+    [toNullable(toInt64(intHash32(number * 19) %% 20000))],
+    [CAST(NULL AS Nullable(String))],
+    [CAST(NULL AS Nullable(Float64))]
+FROM
+(
+    SELECT
+        number,
+        intHash32(number) AS h,
+        intHash32(number * 3) %% {DAYS} AS day,
+        intHash32(number * 5) %% 86400 AS second,
+        intHash32(number * 11) %% 300000 AS user
+    FROM system.numbers
+    LIMIT %(events)s
+)
+"""
+
+# The by-date report written by hand without FINAL: duplicates are collapsed
+# by counting distinct event ids instead.
+_WITHOUT_FINAL = f"""
+SELECT toString(toYYYYMMDD(event_date)) AS d0, uniqExact(event_id),
+    uniqExact(user_pseudo_id), uniqExact(user_pseudo_id, session_id)
+FROM events
+WHERE project_id = '{PROJECT}' AND event_date >= %(start)s AND event_date <= %(end)s
+GROUP BY d0 ORDER BY d0
+"""
+
+
+def main() -> None:
+    args = _arguments()
+    admin = Client(args.host)
+    admin.execute(f"DROP DATABASE IF EXISTS {DATABASE}")
+    admin.execute(f"CREATE DATABASE {DATABASE}")
+    client = Client(args.host, database=DATABASE, send_receive_timeout=600)
+    try:
+        _create_table(client)
+        load_s = _timed(lambda: client.execute(_LOAD, {"events": args.events}))
+        [(rows, parts)] = client.execute(
+            "SELECT sum(rows), count() FROM system.parts "
+            f"WHERE database = '{DATABASE}' AND table = 'events' AND active"
+        )
+        print(f"machine: {platform.machine()}, {os.cpu_count()} cores, "
+              f"server {client.execute('SELECT version()')[0][0]}")  # fmt: skip
+        print(f"loaded {rows:,} events in {load_s:.1f} s ({parts} active parts)")
+        _bench_reports(args, client)
+    finally:
+        if not args.keep:
+            admin.execute(f"DROP DATABASE IF EXISTS {DATABASE}")
+        client.disconnect()
+        admin.disconnect()
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--keep", action="store_true", help="keep the database")
+    return parser.parse_args()
+
+
+def _create_table(client: Client) -> None:
+    def execute(sql: str) -> list[tuple[Any, ...]]:
+        return list(client.execute(sql))
+
+    version = parse_version(str(client.execute("SELECT version()")[0][0]))
+    ClickHouseMigrator(execute, version).apply(ROOT / "migrations" / "clickhouse")
+
+
+def _bench_reports(args: argparse.Namespace, client: Client) -> None:
+    engine = DriverEngine(lambda: Client(args.host, database=DATABASE))
+    end = FIRST_DAY + dt.timedelta(days=44)
+    start = end - dt.timedelta(days=29)
+    for dimension, exact in [
+        ("date", True),
+        ("pagePath", True),
+        ("date", False),
+        ("pagePath", False),
+    ]:
+        request = RunReportRequest.model_validate(
+            {
+                "dateRanges": [{"startDate": str(start), "endDate": str(end)}],
+                "dimensions": [{"name": dimension}],
+                "metrics": [
+                    {"name": "eventCount"},
+                    {"name": "activeUsers"},
+                    {"name": "sessions"},
+                ],
+            }
+        )
+        plan = compile_report(
+            request, PROJECT, end, max_rows=100_000, exact_counts=exact
+        )
+        answer: dict[str, Any] = {}
+
+        def run(plan: Any = plan, answer: dict[str, Any] = answer) -> None:
+            answer.update(run_plan(engine, plan, "analyticsData#runReport"))
+
+        median = _median(run, args.runs)
+        counts = "uniqExact" if exact else "uniq"
+        print(f"30-day report by {dimension} ({counts}): median "
+              f"{median * 1000:.0f} ms over {args.runs} runs "
+              f"({answer['rowCount']} rows)")  # fmt: skip
+    params = {"start": start, "end": end}
+    query = Query(_WITHOUT_FINAL, {})
+    median = _median(lambda: client.execute(query.sql, params), args.runs)
+    print(f"by date without FINAL (uniqExact(event_id)), one query: median "
+          f"{median * 1000:.0f} ms")  # fmt: skip
+    engine.close()
+
+
+def _median(action: Callable[[], Any], runs: int) -> float:
+    action()  # warm the caches once
+    return statistics.median(_timed(action) for _ in range(runs))
+
+
+def _timed(action: Callable[[], Any]) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,209 @@
+"""Bad requests and bad keys get GA4's error bodies, before any query runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import falcon.testing
+import pytest
+
+from ga4clone.reports.query import Query
+from tests.reports.conftest import OTHER_SECRET_KEY, SECRET_KEY, WRITE_KEY, make_client
+from tests.reports.dataset import PROJECT
+
+
+class _NoEngine:
+    """Fails the test if a query reaches it."""
+
+    def execute(self, query: Query) -> list[tuple[Any, ...]]:
+        raise AssertionError(f"no query should run: {query.sql}")
+
+
+@pytest.fixture(scope="module")
+def client() -> falcon.testing.TestClient:
+    return make_client(_NoEngine(), max_rows=1000)
+
+
+def _body(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "dateRanges": [{"startDate": "7daysAgo", "endDate": "today"}],
+        "dimensions": [{"name": "date"}],
+        "metrics": [{"name": "eventCount"}],
+    }
+    body.update(overrides)
+    return body
+
+
+def _post(
+    client: falcon.testing.TestClient,
+    body: dict[str, Any],
+    *,
+    headers: dict[str, str] | None = None,
+    path: str = f"/v1beta/properties/{PROJECT}:runReport",
+) -> falcon.testing.Result:
+    if headers is None:
+        headers = {"Authorization": f"Bearer {SECRET_KEY}"}
+    return client.simulate_post(path, json=body, headers=headers)
+
+
+def _filter(**spec: Any) -> dict[str, Any]:
+    return {"filter": {"fieldName": "pagePath", **spec}}
+
+
+_BAD = [
+    (_body(dimensions=[{"name": "date"}, {"name": "nope"}]), "dimensions[1].name"),
+    (_body(metrics=[{"name": "revenue"}]), "metrics[0].name"),
+    (_body(metrics=[]), "metrics"),
+    (_body(dimensions=[{"name": "date"}] * 2), "dimensions[1].name"),
+    (_body(dimensions=[{"name": f"d{i}"} for i in range(10)]), "dimensions"),
+    (_body(metrics=[{"name": "eventCount"}] * 11), "metrics"),
+    (_body(dateRanges=[]), "dateRanges"),
+    (_body(dateRanges=[{"startDate": "2026-02-30", "endDate": "today"}]),
+     "dateRanges[0].startDate"),
+    (_body(dateRanges=[{"startDate": "today", "endDate": "lastweek"}]),
+     "dateRanges[0].endDate"),
+    (_body(dateRanges=[{"startDate": "today", "endDate": "yesterday"}]),
+     "dateRanges[0]"),
+    (_body(dateRanges=[{"startDate": "today", "endDate": "today"}] * 5),
+     "dateRanges"),
+    (_body(dateRanges=[{"startDate": "today", "endDate": "today",
+                        "name": "RESERVED_X"}]), "dateRanges[0].name"),
+    (_body(limit=0), "limit"),
+    (_body(limit=1001), "limit"),
+    (_body(offset=-1), "offset"),
+    (_body(limit="ten"), "limit"),
+    (_body(unknownField=1), "unknownField"),
+    (_body(metricAggregations=["MEDIAN"]), "metricAggregations[0]"),
+    (_body(orderBys=[{"metric": {"metricName": "sessions"}}]),
+     "orderBys[0].metric.metricName"),
+    (_body(orderBys=[{"dimension": {"dimensionName": "date",
+                                    "orderType": "RANDOM"}}]),
+     "orderBys[0].dimension.orderType"),
+    (_body(dimensionFilter=_filter(stringFilter={"matchType": "LIKE",
+                                                 "value": "x"})),
+     "dimensionFilter.filter.stringFilter.matchType"),
+    (_body(dimensionFilter=_filter(stringFilter={"matchType": "FULL_REGEXP",
+                                                 "value": "(unclosed"})),
+     "dimensionFilter.filter.stringFilter.value"),
+    (_body(dimensionFilter=_filter()), "dimensionFilter.filter"),
+    (_body(dimensionFilter={"andGroup": {"expressions": []}}),
+     "dimensionFilter.andGroup.expressions"),
+    (_body(dimensionFilter={"andGroup": {"expressions": [
+        {"filter": {"fieldName": "secret", "inListFilter": {"values": ["a"]}}}]}}),
+     "dimensionFilter.andGroup.expressions[0].filter.fieldName"),
+    (_body(dimensionFilter=_filter(inListFilter={"values": []})),
+     "dimensionFilter.filter.inListFilter.values"),
+    (_body(dimensionFilter=_filter(numericFilter={"operation": "EQUAL",
+                                                  "value": {"int64Value": 1}})),
+     "dimensionFilter.filter.numericFilter"),
+    (_body(metricFilter={"filter": {"fieldName": "eventCount", "numericFilter": {
+        "operation": "ABOUT", "value": {"int64Value": 1}}}}),
+     "metricFilter.filter.numericFilter.operation"),
+    (_body(metricFilter={"filter": {"fieldName": "eventCount", "numericFilter": {
+        "operation": "EQUAL", "value": {}}}}),
+     "metricFilter.filter.numericFilter.value"),
+    (_body(metricFilter={"filter": {"fieldName": "sessions", "numericFilter": {
+        "operation": "EQUAL", "value": {"int64Value": 1}}}}),
+     "metricFilter.filter.fieldName"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("body", "field"), _BAD)
+def test_bad_request_names_the_offending_field(
+    client: falcon.testing.TestClient, body: dict[str, Any], field: str
+) -> None:
+    result = _post(client, body)
+
+    assert result.status_code == 400, result.text
+    error = result.json["error"]
+    assert error["code"] == 400
+    assert error["status"] == "INVALID_ARGUMENT"
+    assert error["message"].startswith(f"{field}:"), error["message"]
+
+
+def test_deeply_nested_filters_are_refused(client: falcon.testing.TestClient) -> None:
+    expression: dict[str, Any] = _filter(stringFilter={"value": "x"})
+    for _ in range(20):
+        expression = {"notExpression": expression}
+
+    result = _post(client, _body(dimensionFilter=expression))
+
+    assert result.status_code == 400
+    assert "deeper" in result.json["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"metrics": [{"name": "sessions"}]}, "metrics[0].name"),
+        ({"metrics": [{"name": "eventCount"}], "dimensions": [{"name": "pagePath"}]},
+         "dimensions[0].name"),
+        ({"metrics": [{"name": "eventCount"}],
+          "minuteRanges": [{"startMinutesAgo": 30}]}, "minuteRanges[0]"),
+        ({"metrics": [{"name": "eventCount"}],
+          "minuteRanges": [{"startMinutesAgo": 5, "endMinutesAgo": 10}]},
+         "minuteRanges[0]"),
+    ],
+)  # fmt: skip
+def test_realtime_refuses_what_it_cannot_answer(
+    client: falcon.testing.TestClient, body: dict[str, Any], field: str
+) -> None:
+    path = f"/v1beta/properties/{PROJECT}:runRealtimeReport"
+
+    result = _post(client, body, path=path)
+
+    assert result.status_code == 400
+    assert result.json["error"]["message"].startswith(f"{field}:")
+
+
+@pytest.mark.parametrize(
+    ("headers", "code", "status"),
+    [
+        ({}, 401, "UNAUTHENTICATED"),
+        ({"Authorization": "Bearer "}, 401, "UNAUTHENTICATED"),
+        ({"Authorization": "Bearer sk-nobody"}, 401, "UNAUTHENTICATED"),
+        ({"X-Api-Key": "sk-nobody"}, 401, "UNAUTHENTICATED"),
+        ({"Authorization": f"Bearer {WRITE_KEY}"}, 403, "PERMISSION_DENIED"),
+        ({"X-Api-Key": OTHER_SECRET_KEY}, 403, "PERMISSION_DENIED"),
+    ],
+)
+def test_reads_need_the_projects_secret_key(
+    client: falcon.testing.TestClient,
+    headers: dict[str, str],
+    code: int,
+    status: str,
+) -> None:
+    result = _post(client, _body(), headers=headers)
+
+    assert result.status_code == code
+    assert result.json["error"] == {
+        "code": code,
+        "message": result.json["error"]["message"],
+        "status": status,
+    }
+
+
+def test_metadata_needs_a_key_too(client: falcon.testing.TestClient) -> None:
+    result = client.simulate_get(f"/v1beta/properties/{PROJECT}/metadata")
+
+    assert result.status_code == 401
+
+
+def test_a_property_id_that_is_not_a_uuid_is_refused(
+    client: falcon.testing.TestClient,
+) -> None:
+    result = _post(client, _body(), path="/v1beta/properties/123:runReport")
+
+    assert result.status_code == 400
+    assert result.json["error"]["message"].startswith("propertyId:")
+
+
+def test_a_body_that_is_not_json_is_refused(client: falcon.testing.TestClient) -> None:
+    result = client.simulate_post(
+        f"/v1beta/properties/{PROJECT}:runReport",
+        body=b"{not json",
+        headers={"X-Api-Key": SECRET_KEY},
+    )
+
+    assert result.status_code == 400
+    assert result.json["error"]["status"] == "INVALID_ARGUMENT"

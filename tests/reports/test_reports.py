@@ -1,0 +1,562 @@
+"""The reports matrix: every answer is checked against numbers computed in
+Python from the generated rows, on chDB's current engine and on the local
+ClickHouse 18.16 server."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from typing import Any
+
+import falcon.testing
+import pytest
+
+from tests.reports import dataset
+from tests.reports.conftest import OTHER_SECRET_KEY, SECRET_KEY
+from tests.reports.dataset import NOW, PROJECT, TODAY, Event, Row, expected
+
+START = TODAY - dt.timedelta(days=dataset.DAYS - 1)
+RANGE = {"startDate": f"{dataset.DAYS - 1}daysAgo", "endDate": "today"}
+BASIC_METRICS = ["eventCount", "activeUsers", "sessions"]
+ALL_METRICS = [
+    "eventCount",
+    "activeUsers",
+    "totalUsers",
+    "newUsers",
+    "sessions",
+    "screenPageViews",
+    "eventsPerSession",
+    "screenPageViewsPerSession",
+    "userEngagementDuration",
+    "engagedSessions",
+]
+
+
+def run(
+    client: falcon.testing.TestClient,
+    body: dict[str, Any],
+    *,
+    method: str = "runReport",
+    project: str = PROJECT,
+    key: str = SECRET_KEY,
+) -> dict[str, Any]:
+    result = client.simulate_post(
+        f"/v1beta/properties/{project}:{method}",
+        json=body,
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert result.status_code == 200, result.text
+    answer: dict[str, Any] = result.json
+    return answer
+
+
+def report(dimensions: list[str], metrics: list[str], **extra: Any) -> dict[str, Any]:
+    return {
+        "dateRanges": [RANGE],
+        "dimensions": [{"name": d} for d in dimensions],
+        "metrics": [{"name": m} for m in metrics],
+        "limit": 100_000,
+        **extra,
+    }
+
+
+def rows_of(answer: dict[str, Any]) -> list[Row]:
+    return [
+        (
+            tuple(v["value"] for v in row["dimensionValues"]),
+            tuple(float(v["value"]) for v in row["metricValues"]),
+        )
+        for row in answer.get("rows", [])
+    ]
+
+
+def assert_same_rows(actual: list[Row], wanted: list[Row]) -> None:
+    assert sorted(r[0] for r in actual) == sorted(r[0] for r in wanted)
+    found = dict(actual)
+    for key, values in wanted:
+        assert found[key] == pytest.approx(values), key
+
+
+def expect(
+    events: tuple[list[Event], list[Event]],
+    dimensions: list[str],
+    metrics: list[str],
+    **options: Any,
+) -> list[Row]:
+    originals, copies = events
+    return expected(
+        originals + copies, dimensions, metrics, start=START, end=TODAY, **options
+    )
+
+
+Events = tuple[list[Event], list[Event]]
+
+
+# --- dimensions and metrics -------------------------------------------------------
+
+
+@pytest.mark.parametrize("dimension", sorted(dataset.DIMENSIONS))
+def test_each_dimension_alone_matches_python(
+    client: falcon.testing.TestClient, events: Events, dimension: str
+) -> None:
+    answer = run(client, report([dimension], BASIC_METRICS))
+
+    assert answer["dimensionHeaders"] == [{"name": dimension}]
+    assert_same_rows(rows_of(answer), expect(events, [dimension], BASIC_METRICS))
+    assert answer["rowCount"] == len(answer["rows"])
+
+
+@pytest.mark.parametrize("metric", ALL_METRICS)
+def test_each_metric_by_date_matches_python(
+    client: falcon.testing.TestClient, events: Events, metric: str
+) -> None:
+    answer = run(client, report(["date"], [metric]))
+
+    assert_same_rows(rows_of(answer), expect(events, ["date"], [metric]))
+
+
+def test_every_metric_without_dimensions_is_one_row(
+    client: falcon.testing.TestClient, events: Events
+) -> None:
+    answer = run(client, report([], ALL_METRICS))
+
+    assert_same_rows(rows_of(answer), expect(events, [], ALL_METRICS))
+    types = {h["name"]: h["type"] for h in answer["metricHeaders"]}
+    assert types["eventCount"] == "TYPE_INTEGER"
+    assert types["eventsPerSession"] == "TYPE_FLOAT"
+    assert types["userEngagementDuration"] == "TYPE_SECONDS"
+    assert answer["kind"] == "analyticsData#runReport"
+    assert answer["metadata"]["timeZone"] == "UTC"
+
+
+@pytest.mark.parametrize(
+    "dimensions",
+    [
+        ["date", "country", "deviceCategory"],
+        ["pagePath", "eventName"],
+        ["sessionSource", "sessionMedium", "sessionCampaignName"],
+        ["dateHour", "platform", "browser", "operatingSystem", "city"],
+    ],
+)
+def test_dimension_combinations_match_python(
+    client: falcon.testing.TestClient, events: Events, dimensions: list[str]
+) -> None:
+    metrics = ["eventCount", "sessions", "engagedSessions", "newUsers"]
+
+    answer = run(client, report(dimensions, metrics, keepEmptyRows=True))
+
+    wanted = expect(events, dimensions, metrics, keep_empty_rows=True)
+    assert_same_rows(rows_of(answer), wanted)
+
+
+def test_redelivered_events_are_counted_once(
+    client: falcon.testing.TestClient, events: Events
+) -> None:
+    originals, copies = events
+    in_range = [
+        e for e in originals if e.project_id == PROJECT and e.moment.date() >= START
+    ]
+    copied = [e for e in copies if e in in_range]
+
+    answer = run(client, report([], ["eventCount"]))
+
+    assert copied, "the dataset must redeliver some events of the range"
+    assert rows_of(answer) == [((), (float(len(in_range)),))]
+
+
+def test_another_project_sees_only_its_own_events(
+    client: falcon.testing.TestClient, events: Events
+) -> None:
+    originals, _ = events
+    theirs = [
+        e
+        for e in originals
+        if e.project_id == dataset.OTHER_PROJECT and e.moment.date() >= START
+    ]
+
+    answer = run(
+        client,
+        report([], ["eventCount"]),
+        project=dataset.OTHER_PROJECT,
+        key=OTHER_SECRET_KEY,
+    )
+
+    assert rows_of(answer) == [((), (float(len(theirs)),))]
+
+
+# --- filters ------------------------------------------------------------------------
+
+
+def _string_filter(match_type: str, value: str, case_sensitive: bool) -> dict[str, Any]:
+    return {
+        "filter": {
+            "fieldName": "pagePath",
+            "stringFilter": {
+                "matchType": match_type,
+                "value": value,
+                "caseSensitive": case_sensitive,
+            },
+        }
+    }
+
+
+_STRING_CASES: list[tuple[str, str, bool, Callable[[str], bool]]] = [
+    ("EXACT", "/products/shoes", True, lambda p: p == "/products/shoes"),
+    ("EXACT", "/products/shoes", False, lambda p: p.lower() == "/products/shoes"),
+    ("BEGINS_WITH", "/products", True, lambda p: p.startswith("/products")),
+    ("BEGINS_WITH", "/products", False, lambda p: p.lower().startswith("/products")),
+    ("ENDS_WITH", "Shoes", True, lambda p: p.endswith("Shoes")),
+    ("ENDS_WITH", "shoes", False, lambda p: p.lower().endswith("shoes")),
+    ("CONTAINS", "o", True, lambda p: "o" in p),
+    ("CONTAINS", "P", False, lambda p: "p" in p.lower()),
+    ("CONTAINS", "'", True, lambda p: "'" in p),
+    ("EXACT", "/files/back\\slash", True, lambda p: p == "/files/back\\slash"),
+    ("FULL_REGEXP", "/products/.*", True, lambda p: p.startswith("/products/")),
+    ("FULL_REGEXP", "/products", True, lambda p: p == "/products"),
+    ("PARTIAL_REGEXP", "s/h", True, lambda p: "s/h" in p),
+    ("PARTIAL_REGEXP", "^/PRODUCTS", False, lambda p: bool(re.match("(?i)/p", p))),
+    ("EXACT", "x' OR 1=1 --", True, lambda p: False),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("match_type", "value", "case_sensitive", "keep"), _STRING_CASES
+)
+def test_string_filters_match_python(
+    client: falcon.testing.TestClient,
+    events: Events,
+    match_type: str,
+    value: str,
+    case_sensitive: bool,
+    keep: Callable[[str], bool],
+) -> None:
+    body = report(
+        ["pagePath"],
+        ["eventCount"],
+        dimensionFilter=_string_filter(match_type, value, case_sensitive),
+    )
+
+    answer = run(client, body)
+
+    wanted = expect(
+        events, ["pagePath"], ["eventCount"], where=lambda e: keep(e.page_path)
+    )
+    assert_same_rows(rows_of(answer), wanted)
+
+
+@pytest.mark.parametrize("case_sensitive", [True, False])
+def test_in_list_filter_matches_python(
+    client: falcon.testing.TestClient, events: Events, case_sensitive: bool
+) -> None:
+    values = ["germany", "Japan", "(not set)"]
+    in_list = {"values": values, "caseSensitive": case_sensitive}
+    body = report(
+        ["country"],
+        ["eventCount"],
+        dimensionFilter={"filter": {"fieldName": "country", "inListFilter": in_list}},
+    )
+
+    answer = run(client, body)
+
+    def keep(event: Event) -> bool:
+        country = dataset.DIMENSIONS["country"](event)
+        if case_sensitive:
+            return country in values
+        return country.lower() in [v.lower() for v in values]
+
+    assert_same_rows(
+        rows_of(answer), expect(events, ["country"], ["eventCount"], where=keep)
+    )
+
+
+_NUMERIC: dict[str, Callable[[float, float], bool]] = {
+    "EQUAL": lambda a, b: a == b,
+    "LESS_THAN": lambda a, b: a < b,
+    "LESS_THAN_OR_EQUAL": lambda a, b: a <= b,
+    "GREATER_THAN": lambda a, b: a > b,
+    "GREATER_THAN_OR_EQUAL": lambda a, b: a >= b,
+}
+
+
+@pytest.mark.parametrize("operation", sorted(_NUMERIC))
+def test_numeric_metric_filter_matches_python(
+    client: falcon.testing.TestClient, events: Events, operation: str
+) -> None:
+    wanted = expect(events, ["pagePath", "date"], ["eventCount"])
+    threshold = sorted(r[1][0] for r in wanted)[len(wanted) // 2]
+    metric_filter = {
+        "filter": {
+            "fieldName": "eventCount",
+            "numericFilter": {
+                "operation": operation,
+                "value": {"int64Value": str(int(threshold))},
+            },
+        }
+    }
+
+    answer = run(
+        client,
+        report(["pagePath", "date"], ["eventCount"], metricFilter=metric_filter),
+    )
+
+    keep = [r for r in wanted if _NUMERIC[operation](r[1][0], threshold)]
+    assert_same_rows(rows_of(answer), keep)
+
+
+def test_between_filter_on_a_float_metric_matches_python(
+    client: falcon.testing.TestClient, events: Events
+) -> None:
+    metrics = ["eventsPerSession", "sessions"]
+    between = {"fromValue": {"doubleValue": 2.5}, "toValue": {"doubleValue": 5.0}}
+    body = report(
+        ["date"],
+        metrics,
+        metricFilter={
+            "filter": {"fieldName": "eventsPerSession", "betweenFilter": between}
+        },
+    )
+
+    answer = run(client, body)
+
+    wanted = [r for r in expect(events, ["date"], metrics) if 2.5 <= r[1][0] <= 5.0]
+    assert wanted
+    assert_same_rows(rows_of(answer), wanted)
+
+
+def test_and_or_not_groups_nest(
+    client: falcon.testing.TestClient, events: Events
+) -> None:
+    def field(name: str, value: str) -> dict[str, Any]:
+        string = {"matchType": "EXACT", "value": value, "caseSensitive": True}
+        return {"filter": {"fieldName": name, "stringFilter": string}}
+
+    expression = {
+        "andGroup": {
+            "expressions": [
+                {
+                    "orGroup": {
+                        "expressions": [
+                            field("deviceCategory", "mobile"),
+                            field("deviceCategory", "tablet"),
+                        ]
+                    }
+                },
+                {"notExpression": field("eventName", "page_view")},
+            ]
+        }
+    }
+    body = report(
+        ["deviceCategory", "eventName"], BASIC_METRICS, dimensionFilter=expression
+    )
+
+    answer = run(client, body)
+
+    def keep(event: Event) -> bool:
+        mobile = event.device_category in ("mobile", "tablet")
+        return mobile and event.event_name != "page_view"
+
+    wanted = expect(events, ["deviceCategory", "eventName"], BASIC_METRICS, where=keep)
+    assert_same_rows(rows_of(answer), wanted)
+
+
+# --- order, pages, aggregations ---------------------------------------------------
+
+
+def test_order_by_metric_then_dimension_pages_with_limit_and_offset(
+    client: falcon.testing.TestClient, events: Events
+) -> None:
+    wanted = expect(events, ["pagePath", "country"], ["eventCount"])
+    ordered = sorted(wanted, key=lambda r: (-r[1][0], r[0][1], r[0][0]))
+    order_bys = [
+        {"metric": {"metricName": "eventCount"}, "desc": True},
+        {"dimension": {"dimensionName": "country"}},
+    ]
+    body = report(["pagePath", "country"], ["eventCount"], orderBys=order_bys)
+
+    first = run(client, {**body, "limit": 5})
+    second = run(client, {**body, "limit": 5, "offset": 5})
+
+    assert rows_of(first) + rows_of(second) == ordered[:10]
+    assert first["rowCount"] == second["rowCount"] == len(wanted)
+
+
+@pytest.mark.parametrize(
+    ("order_type", "key"),
+    [
+        ("ALPHANUMERIC", lambda v: v),
+        ("CASE_INSENSITIVE_ALPHANUMERIC", lambda v: v.lower()),
+    ],
+)
+def test_order_by_dimension_descending(
+    client: falcon.testing.TestClient,
+    events: Events,
+    order_type: str,
+    key: Callable[[str], Any],
+) -> None:
+    order = {"dimensionName": "pagePath", "orderType": order_type}
+    body = report(
+        ["pagePath"], ["eventCount"], orderBys=[{"dimension": order, "desc": True}]
+    )
+
+    answer = run(client, body)
+
+    paths = [r[0][0] for r in rows_of(answer)]
+    assert [key(p) for p in paths] == sorted((key(p) for p in paths), reverse=True)
+    assert len(paths) == len(expect(events, ["pagePath"], ["eventCount"]))
+
+
+def test_default_order_is_the_first_metric_descending(
+    client: falcon.testing.TestClient,
+) -> None:
+    answer = run(client, report(["country"], ["eventCount"]))
+
+    counts = [r[1][0] for r in rows_of(answer)]
+    assert counts == sorted(counts, reverse=True)
+
+
+def test_totals_minimums_and_maximums_match_python(
+    client: falcon.testing.TestClient, events: Events
+) -> None:
+    metrics = ["eventCount", "activeUsers", "eventsPerSession"]
+    body = report(
+        ["country"],
+        metrics,
+        metricAggregations=["TOTAL", "MINIMUM", "MAXIMUM"],
+        limit=1,
+    )
+
+    answer = run(client, body)
+
+    rows = expect(events, ["country"], metrics)
+    [total] = expect(events, [], metrics)
+    assert rows_of({"rows": answer["totals"]}) == [
+        (("RESERVED_TOTAL",), pytest.approx(total[1]))
+    ]
+    lows = tuple(min(r[1][i] for r in rows) for i in range(3))
+    highs = tuple(max(r[1][i] for r in rows) for i in range(3))
+    assert rows_of({"rows": answer["minimums"]}) == [
+        (("RESERVED_MIN",), pytest.approx(lows))
+    ]
+    assert rows_of({"rows": answer["maximums"]}) == [
+        (("RESERVED_MAX",), pytest.approx(highs))
+    ]
+
+
+@pytest.mark.parametrize("keep_empty_rows", [True, False])
+def test_keep_empty_rows_controls_all_zero_rows(
+    client: falcon.testing.TestClient, events: Events, keep_empty_rows: bool
+) -> None:
+    body = report(["pagePath", "city"], ["newUsers"], keepEmptyRows=keep_empty_rows)
+
+    answer = run(client, body)
+
+    wanted = expect(
+        events, ["pagePath", "city"], ["newUsers"], keep_empty_rows=keep_empty_rows
+    )
+    assert_same_rows(rows_of(answer), wanted)
+    zeros = [r for r in rows_of(answer) if r[1] == (0.0,)]
+    assert bool(zeros) == keep_empty_rows
+
+
+# --- date ranges --------------------------------------------------------------------
+
+
+def test_relative_dates_are_days_before_today_in_utc(
+    client: falcon.testing.TestClient,
+) -> None:
+    week_ago = (TODAY - dt.timedelta(days=7)).isoformat()
+    yesterday = (TODAY - dt.timedelta(days=1)).isoformat()
+    relative = report(["date"], BASIC_METRICS)
+    relative["dateRanges"] = [{"startDate": "7daysAgo", "endDate": "yesterday"}]
+    absolute = report(["date"], BASIC_METRICS)
+    absolute["dateRanges"] = [{"startDate": week_ago, "endDate": yesterday}]
+
+    answer = run(client, relative)
+
+    assert rows_of(answer) == rows_of(run(client, absolute))
+    dates = {r[0][0] for r in rows_of(answer)}
+    assert max(dates) == yesterday.replace("-", "")
+    assert min(dates) >= week_ago.replace("-", "")
+
+
+def test_several_date_ranges_add_a_date_range_dimension(
+    client: falcon.testing.TestClient, events: Events
+) -> None:
+    ranges = [
+        {"startDate": "13daysAgo", "endDate": "7daysAgo", "name": "before"},
+        {"startDate": "9daysAgo", "endDate": "today"},
+    ]
+    body = report(["deviceCategory"], BASIC_METRICS, metricAggregations=["TOTAL"])
+    body["dateRanges"] = ranges
+
+    answer = run(client, body)
+
+    originals, copies = events
+    wanted = []
+    for name, back, until in (("before", 13, 7), ("date_range_1", 9, 0)):
+        rows = expected(
+            originals + copies,
+            ["deviceCategory"],
+            BASIC_METRICS,
+            start=TODAY - dt.timedelta(days=back),
+            end=TODAY - dt.timedelta(days=until),
+        )
+        wanted += [((*key, name), values) for key, values in rows]
+    assert answer["dimensionHeaders"][-1] == {"name": "dateRange"}
+    assert_same_rows(rows_of(answer), wanted)
+    labels = [row["dimensionValues"] for row in answer["totals"]]
+    assert labels == [
+        [{"value": "RESERVED_TOTAL"}, {"value": "before"}],
+        [{"value": "RESERVED_TOTAL"}, {"value": "date_range_1"}],
+    ]
+
+
+# --- realtime and metadata ----------------------------------------------------------
+
+
+def test_realtime_report_counts_the_last_30_minutes(
+    client: falcon.testing.TestClient, events: Events
+) -> None:
+    originals, copies = events
+    start_us = int((NOW - dt.timedelta(minutes=30)).timestamp() * 1e6)
+    now_us = int(NOW.timestamp() * 1e6)
+    recent = [
+        e
+        for e in dataset.unique(originals + copies)
+        if e.project_id == PROJECT and start_us <= e.event_timestamp < now_us
+    ]
+    by_country: dict[str, list[Event]] = {}
+    for event in recent:
+        by_country.setdefault(dataset.DIMENSIONS["country"](event), []).append(event)
+    body = {
+        "dimensions": [{"name": "country"}],
+        "metrics": [{"name": "activeUsers"}, {"name": "eventCount"}],
+        "minuteRanges": [{"startMinutesAgo": 29, "endMinutesAgo": 0}],
+    }
+
+    answer = run(client, body, method="runRealtimeReport")
+
+    wanted = [
+        ((country,), (float(len({e.user_pseudo_id for e in group})), float(len(group))))
+        for country, group in by_country.items()
+    ]
+    assert answer["kind"] == "analyticsData#runRealtimeReport"
+    assert_same_rows(rows_of(answer), wanted)
+
+
+def test_metadata_lists_every_dimension_and_metric(
+    client: falcon.testing.TestClient,
+) -> None:
+    result = client.simulate_get(
+        f"/v1beta/properties/{PROJECT}/metadata",
+        headers={"X-Api-Key": SECRET_KEY},
+    )
+
+    assert result.status_code == 200
+    dimensions = {d["apiName"] for d in result.json["dimensions"]}
+    metrics = {m["apiName"]: m for m in result.json["metrics"]}
+    assert set(dataset.DIMENSIONS) <= dimensions
+    assert set(ALL_METRICS) <= set(metrics)
+    assert metrics["userEngagementDuration"]["type"] == "TYPE_SECONDS"
+    assert all(m["description"] for m in metrics.values())
