@@ -4,12 +4,12 @@ Runs the real ``ga4clone api`` (one uvicorn process) and ``ga4clone worker``
 (one process) against this machine's RabbitMQ, ClickHouse and PostgreSQL, in
 databases and queues of its own, and drives the API from the same machine:
 
-1. single-event requests, closed loop (wrk, 64 connections);
-2. 25-event batches of realistic events, closed loop (wrk); the worker is not
-   running yet, so these events stay queued for step 4;
-3. latency at a moderate fixed rate (open loop, measured from each request's
-   scheduled start, so a stall is not hidden by the requests it delays);
-4. the worker draining the queue built up in steps 1-2 into both stores.
+1. single-event requests, closed loop (wrk, 64 connections), with no worker
+   running; then a worker drains what they queued into both stores;
+2. the same with 25-event batches of realistic events (~570 bytes each);
+3. latency at a moderate fixed rate with the worker running (open loop,
+   measured from each request's scheduled start, so a stall is not hidden by
+   the requests it delays).
 
 Usage: ``.venv/bin/python bench/pipeline.py [--seconds 15] [--rate 1000]``.
 Needs ``wrk`` (Debian package) on PATH. Prints a Markdown table; the figures
@@ -47,14 +47,14 @@ from ga4clone.migrate import clickhouse_client, migrate  # noqa: E402
 from ga4clone.settings import Settings  # noqa: E402
 
 DATABASE = "ga4clone_bench"
-PROJECT = uuid.UUID("6f1c2b9e-0d4a-4c57-8a51-3b2f8e7d9c10")
 PORT = 18181
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0"
 
 
-def realistic_event(index: int, now_ms: int) -> dict[str, Any]:
+def realistic_event(project: uuid.UUID, index: int, now_ms: int) -> dict[str, Any]:
     """An event of about 500 bytes, like a browser SDK's page_view."""
     return {
-        "projectId": str(PROJECT),
+        "projectId": str(project),
         "eventName": "page_view" if index % 3 else "view_item",
         "timestamp": now_ms,
         "clientId": f"{1_000_000_000 + index}.1764547200",
@@ -88,6 +88,9 @@ def settings() -> Settings:
         rabbitmq_dead_letter_exchange="bench.dlx",
         rabbitmq_dead_letter_queue="bench.dead",
         server_port=PORT,
+        # The limiter stays in the loop (leases from PostgreSQL) but never bites.
+        rate_limit_events_per_second=10_000_000,
+        rate_limit_burst=10_000_000,
         server_host="127.0.0.1",
         worker_metrics_port=0,
         migrations_dir=str(ROOT / "migrations"),
@@ -129,11 +132,13 @@ class PeakRss:
         return self.peak
 
 
-def wrk(url: str, body: str, seconds: int, connections: int = 64) -> float:
+def wrk(url: str, body: str, key: str, seconds: int, connections: int = 64) -> float:
     """Requests per second of a closed-loop wrk run posting ``body``."""
     script = (
         'wrk.method = "POST"\n'
         'wrk.headers["Content-Type"] = "application/json"\n'
+        f'wrk.headers["X-Api-Key"] = "{key}"\n'
+        f'wrk.headers["User-Agent"] = "{BROWSER}"\n'
         f"wrk.body = {json.dumps(body)}\n"
     )
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
@@ -154,11 +159,16 @@ def wrk(url: str, body: str, seconds: int, connections: int = 64) -> float:
 
 
 async def fixed_rate_latencies(
-    port: int, body: bytes, rate: float, seconds: float, connections: int = 32
+    port: int,
+    body: bytes,
+    key: str,
+    rate: float,
+    seconds: float,
+    connections: int = 32,
 ) -> list[float]:
     """Latencies (s) of requests sent at ``rate`` per second, open loop."""
     request = (
-        f"POST /events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"POST /events HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Api-Key: {key}\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
     ).encode() + body
     interval = connections / rate
@@ -187,6 +197,18 @@ async def fixed_rate_latencies(
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def create_project(config: Settings) -> tuple[uuid.UUID, str]:
+    """Create the bench project; return its id and write key."""
+    from ga4clone.projects import ProjectStore
+
+    store = ProjectStore(config.postgres_dsn, max_connections=1)
+    try:
+        created = store.create("bench")
+        return created.id, str(created.write_key)
+    finally:
+        store.close()
 
 
 def queue_depth(config: Settings) -> int:
@@ -251,6 +273,34 @@ def stop(process: subprocess.Popen[bytes]) -> None:
     process.wait(timeout=60)
 
 
+def drain(config: Settings, env: dict[str, str]) -> tuple[int, float, int]:
+    """Start a worker on the preloaded queue; (events, seconds, peak RSS).
+
+    The clock starts when the queue first shrinks, so the worker's start-up
+    (imports, connections) is not counted, and stops when the stored count
+    has not moved for a second after the queue ran empty.
+    """
+    before = stored_events(config)
+    initial = queue_depth(config)
+    worker = start("worker", env)
+    rss = PeakRss(worker.pid)
+    try:
+        while queue_depth(config) >= initial:
+            time.sleep(0.02)
+        started = time.perf_counter()
+        while queue_depth(config) > 0:
+            time.sleep(0.1)
+        total, last_change = stored_events(config), time.perf_counter()
+        while time.perf_counter() - last_change < 1.0:
+            time.sleep(0.05)
+            now_total = stored_events(config)
+            if now_total != total:
+                total, last_change = now_total, time.perf_counter()
+    finally:
+        stop(worker)
+    return total - before, last_change - started, rss.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=15, help="length of each run")
@@ -262,52 +312,39 @@ def main() -> None:
     config = settings()
     reset(config)
     migrate(config)
+    project, key = create_project(config)
     env = environment(config)
     now_ms = int(time.time() * 1000)
-    single = json.dumps(realistic_event(0, now_ms))
-    batch = json.dumps([realistic_event(i, now_ms) for i in range(25)])
+    single = json.dumps(realistic_event(project, 0, now_ms))
+    batch = json.dumps([realistic_event(project, i, now_ms) for i in range(25)])
     results: dict[str, Any] = {"event_bytes": len(single), "batch_bytes": len(batch)}
+    base = f"http://127.0.0.1:{PORT}"
 
     api = start("api", env)
     try:
         wait_ready(PORT)
         api_rss = PeakRss(api.pid)
-        base = f"http://127.0.0.1:{PORT}"
-        results["single_rps"] = wrk(f"{base}/events", single, args.seconds)
+        results["single_rps"] = wrk(f"{base}/events", single, key, args.seconds)
+        results["drain_single"] = drain(config, env)
         results["batch_events_per_s"] = 25 * wrk(
-            f"{base}/events/batch", batch, args.seconds
+            f"{base}/events/batch", batch, key, args.seconds
         )
-        latencies = asyncio.run(
-            fixed_rate_latencies(PORT, single.encode(), args.rate, args.seconds)
-        )
+        results["drain_batch"] = drain(config, env)
+        worker = start("worker", env)
+        try:
+            latencies = asyncio.run(
+                fixed_rate_latencies(
+                    PORT, single.encode(), key, args.rate, args.seconds
+                )
+            )
+        finally:
+            stop(worker)
         results["latency_rate"] = args.rate
         results["latency_p50_ms"] = 1000 * percentile(latencies, 0.50)
         results["latency_p99_ms"] = 1000 * percentile(latencies, 0.99)
         results["api_peak_rss_mb"] = api_rss.stop() / 2**20
     finally:
         stop(api)
-
-    queued = queue_depth(config)
-    worker = start("worker", env)
-    worker_rss = PeakRss(worker.pid)
-    started = time.perf_counter()
-    try:
-        while queue_depth(config) > 0:
-            time.sleep(0.2)
-        total = stored_events(config)
-        while True:
-            time.sleep(0.2)
-            now_total = stored_events(config)
-            if now_total == total:
-                break
-            total = now_total
-        drained_s = time.perf_counter() - started - 0.2
-    finally:
-        stop(worker)
-    results["queued_messages"] = queued
-    results["drained_events"] = total
-    results["drain_events_per_s"] = total / drained_s
-    results["worker_peak_rss_mb"] = worker_rss.stop() / 2**20
     reset(config)
     report(results, args)
 
@@ -317,20 +354,22 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {python}"
     print(f"\nga4clone pipeline benchmark ({machine}; {args.seconds} s per run)\n")
     print("| measurement | result |\n| --- | --- |")
+    single_rps, batch_eps = results["single_rps"], results["batch_events_per_s"]
+    print(f"| API, single-event requests/s (64 connections) | {single_rps:,.0f} |")
+    print(f"| API, events/s in 25-event batches (64 connections) | {batch_eps:,.0f} |")
     print(
-        f"| single-event requests/s (64 connections) | {results['single_rps']:,.0f} |"
-    )
-    print(f"| events/s in 25-event batches | {results['batch_events_per_s']:,.0f} |")
-    print(
-        f"| latency at {results['latency_rate']:,.0f} req/s, p50 / p99 | "
+        f"| API latency at {results['latency_rate']:,.0f} req/s, p50 / p99 | "
         f"{results['latency_p50_ms']:.1f} ms / {results['latency_p99_ms']:.1f} ms |"
     )
-    print(
-        "| worker drain, events/s into both stores | "
-        f"{results['drain_events_per_s']:,.0f} ({results['drained_events']:,} events) |"
-    )
+    for name, label in (("drain_batch", "25-event"), ("drain_single", "1-event")):
+        events, seconds, _rss = results[name]
+        print(
+            f"| worker drain of {label} messages, events/s into both stores | "
+            f"{events / seconds:,.0f} ({events:,} events) |"
+        )
+    worker_rss = max(results["drain_batch"][2], results["drain_single"][2])
     print(f"| API peak RSS | {results['api_peak_rss_mb']:.0f} MB |")
-    print(f"| worker peak RSS | {results['worker_peak_rss_mb']:.0f} MB |")
+    print(f"| worker peak RSS | {worker_rss / 2**20:.0f} MB |")
     print(
         f"\nevent ~{results['event_bytes']} bytes, batch {results['batch_bytes']} bytes"
     )

@@ -4,8 +4,10 @@ Run with ``pytest k8s-tests``. The session creates the cluster from
 ``kind-config.yaml``, builds the image and loads it into the node, installs
 KEDA and the chart with ``values-kind.yaml``, and deletes the cluster at the
 end, also after a failure. Services are reached through
-``kubectl port-forward``. Without docker, kind, helm or kubectl the whole
-suite is skipped with one line that names what is missing.
+``kubectl port-forward``; each test that posts events first creates its own
+project with ``ga4clone projects create`` in the API pod, for its write key.
+Without docker, kind, helm or kubectl the whole suite is skipped with one line
+that names what is missing.
 
 Environment: ``KIND_CLUSTER_NAME`` (default ga4clone-k8s-tests),
 ``KEDA_CHART_VERSION`` (default below), ``K8S_TESTS_KEEP_CLUSTER=1`` keeps the
@@ -243,6 +245,37 @@ def _wait_for_port(port: int, timeout_s: float) -> None:
     raise AssertionError(
         f"port-forward on 127.0.0.1:{port} did not open in {timeout_s} s"
     )
+
+
+@dataclass(frozen=True)
+class Project:
+    """A project made in the cluster: its id and its write key (X-Api-Key)."""
+
+    id: str
+    write_key: str
+
+
+def parse_created_project(output: str) -> Project:
+    """Read the id and write key from what `ga4clone projects create` prints."""
+    fields: dict[str, str] = {}
+    for line in output.splitlines():
+        label, separator, value = line.partition(":")
+        if separator:
+            fields[label.strip()] = value.strip()
+    try:
+        return Project(id=fields["project id"], write_key=fields["write key"])
+    except KeyError as exc:
+        raise AssertionError(f"unexpected `projects create` output:\n{output}") from exc
+
+
+@pytest.fixture
+def project(release: Cluster, request: pytest.FixtureRequest) -> Project:
+    """A fresh project per test, so that its events are counted apart."""
+    result = release.kubectl(
+        "exec", "deploy/ga4clone-api", "--",
+        "ga4clone", "projects", "create", "--name", f"kind-{request.node.name}"[:60],
+    )  # fmt: skip
+    return parse_created_project(result.stdout)
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,8 @@
 """The chart on a real cluster: events reach both stores, and KEDA scales the worker.
 
 The tests run in file order: the pipeline first, on a quiet queue, then the
-flood that makes the worker scale out and back in.
+flood that makes the worker scale out and back in. Each test posts to a
+project of its own (the ``project`` fixture), with its write key.
 
 TODO: the suite has not yet run on a real cluster (kind cannot run on the
 machine it was written on); the flood size and the worker throttle in
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -22,7 +22,7 @@ import pytest
 from clickhouse_driver import Client as ClickHouseClient
 
 if TYPE_CHECKING:
-    from conftest import Cluster, PortForward
+    from conftest import Cluster, PortForward, Project
 
 pytestmark = pytest.mark.kind
 
@@ -39,6 +39,15 @@ def _event(project_id: str) -> dict[str, Any]:
         "clientId": "k8s-tests",
         "sessionId": "s1",
     }
+
+
+def _client(url: str, project: Project, timeout_s: float) -> httpx.Client:
+    """An HTTP client of the API that sends the project's write key."""
+    return httpx.Client(
+        base_url=url,
+        headers={"X-Api-Key": project.write_key},
+        timeout=timeout_s,
+    )
 
 
 def _wait_for(
@@ -69,12 +78,12 @@ def _worker_replicas(cluster: Cluster) -> int:
 
 
 def test_posted_events_land_in_clickhouse(
-    api: PortForward, clickhouse: ClickHouseClient
+    api: PortForward, clickhouse: ClickHouseClient, project: Project
 ) -> None:
-    project_id = str(uuid.uuid4())
+    project_id = project.id
     url = f"http://127.0.0.1:{api.ensure()}"
 
-    with httpx.Client(base_url=url, timeout=10) as client:
+    with _client(url, project, timeout_s=10) as client:
         for _ in range(3):
             assert client.post("/events", json=_event(project_id)).status_code == 202
         batch = [_event(project_id) for _ in range(7)]
@@ -89,12 +98,12 @@ def test_posted_events_land_in_clickhouse(
 
 
 def test_posted_events_are_counted_in_daily_metrics(
-    api: PortForward, postgres: Any
+    api: PortForward, postgres: Any, project: Project
 ) -> None:
-    project_id = str(uuid.uuid4())
+    project_id = project.id
     url = f"http://127.0.0.1:{api.ensure()}"
 
-    with httpx.Client(base_url=url, timeout=10) as client:
+    with _client(url, project, timeout_s=10) as client:
         batch = [_event(project_id) for _ in range(5)]
         assert client.post("/events/batch", json=batch).status_code == 202
 
@@ -114,14 +123,14 @@ def test_posted_events_are_counted_in_daily_metrics(
 
 
 def test_worker_scales_out_under_a_flood_and_back_in_after_it(
-    release: Cluster, api: PortForward, clickhouse: ClickHouseClient
+    release: Cluster, api: PortForward, clickhouse: ClickHouseClient, project: Project
 ) -> None:
-    project_id = str(uuid.uuid4())
+    project_id = project.id
     _wait_for(
         "worker replicas", lambda: _worker_replicas(release), lambda n: n == 1, 300
     )
 
-    accepted, peak = _flood(release, api, project_id, timeout_s=240)
+    accepted, peak = _flood(release, api, project, timeout_s=240)
 
     assert peak > 1, f"the worker never scaled out ({accepted} events accepted)"
     _wait_for(
@@ -136,7 +145,7 @@ def test_worker_scales_out_under_a_flood_and_back_in_after_it(
 
 
 def _flood(
-    cluster: Cluster, api: PortForward, project_id: str, timeout_s: float
+    cluster: Cluster, api: PortForward, project: Project, timeout_s: float
 ) -> tuple[int, int]:
     """Post batches from several threads until the worker scales out.
 
@@ -149,9 +158,9 @@ def _flood(
 
     def post_batches() -> None:
         nonlocal accepted
-        with httpx.Client(base_url=url, timeout=30) as client:
+        with _client(url, project, timeout_s=30) as client:
             while not stop.is_set():
-                batch = [_event(project_id) for _ in range(FLOOD_BATCH_EVENTS)]
+                batch = [_event(project.id) for _ in range(FLOOD_BATCH_EVENTS)]
                 try:
                     response = client.post("/events/batch", json=batch)
                 except httpx.TransportError:

@@ -28,6 +28,7 @@ import psycopg2.extensions
 import psycopg2.pool
 
 from ga4clone.errors import Ga4cloneError, StoreUnavailable
+from ga4clone.pgpool import lazy_pool
 
 KeyKind = Literal["write", "secret"]
 Platform = Literal["WEB", "IOS", "ANDROID"]
@@ -313,9 +314,7 @@ class ProjectStore:
 
     def _get_pool(self) -> psycopg2.pool.ThreadedConnectionPool:
         if self._pool is None:
-            self._pool = psycopg2.pool.ThreadedConnectionPool(
-                0, self._max_connections, self._dsn, connect_timeout=3
-            )
+            self._pool = lazy_pool(self._dsn, self._max_connections, connect_timeout=3)
         return self._pool
 
 

@@ -32,6 +32,7 @@ def test_helm_lint_strict_passes_for_each_bundled_subchart(
 
 def test_values_case_matrix_covers_every_required_scenario() -> None:
     expected = {
+        "app-settings",
         "defaults",
         "external-inline",
         "external-existing-secret",
@@ -60,6 +61,38 @@ def test_schema_rejects_an_autoscaling_mode_other_than_none_keda_or_hpa(
 
     assert result.returncode != 0
     assert "/worker/autoscaling/mode" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("assignment", "path"),
+    [
+        ("config.clientIpMode=hide", "/config/clientIpMode"),
+        ("otel.tracesExporter=jaeger", "/otel/tracesExporter"),
+        ("config.rateLimit.burst=0", "/config/rateLimit/burst"),
+        ("config.maxJsonDepth=1", "/config/maxJsonDepth"),
+        ("worker.retryMaxMs=10", "/worker/retryMaxMs"),
+        ("config.reports.exactCounts=maybe", "/config/reports/exactCounts"),
+    ],
+)
+def test_schema_rejects_a_setting_the_app_would_refuse(
+    helm: Path, assignment: str, path: str
+) -> None:
+    result = run_helm(helm, *template_args(sets=[assignment]))
+
+    assert result.returncode != 0
+    assert path in result.stderr
+
+
+def test_schema_rejects_a_geoip_volume_with_two_sources(helm: Path) -> None:
+    sets = [
+        "worker.geoip.existingVolume.configMap.name=a",
+        "worker.geoip.existingVolume.secret.secretName=b",
+    ]
+
+    result = run_helm(helm, *template_args(sets=sets))
+
+    assert result.returncode != 0
+    assert "/worker/geoip/existingVolume" in result.stderr
 
 
 def test_schema_rejects_an_unknown_key_inside_a_strict_section(helm: Path) -> None:

@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from ._helm import RELEASE, Manifest, RenderFn, env_of, name_of, render_case
+from ._helm import CASES, RELEASE, Manifest, RenderFn, env_of, name_of, render_case
 
 pytestmark = pytest.mark.chart
 
@@ -40,6 +40,31 @@ def test_bundled_services_passwords_come_from_the_subchart_secrets(
         for variable, (secret, key) in expected.items():
             assert _secret_ref(workload, variable) == (secret, key)
             assert key in rendered.get("Secret", secret)["data"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_api_reads_postgres_and_clickhouse_as_the_worker_does(
+    render: RenderFn, case: str
+) -> None:
+    rendered = render_case(render, case)
+    api = rendered.get("Deployment", name_of("api"))
+    worker = rendered.get("Deployment", name_of("worker"))
+
+    config = rendered.get("ConfigMap", f"{RELEASE}-ga4clone")["data"]
+
+    for variable in ("POSTGRES_PASSWORD", "CLICKHOUSE_PASSWORD"):
+        assert _secret_ref(api, variable) == _secret_ref(worker, variable)
+    for variable in (
+        "POSTGRES_HOST",
+        "POSTGRES_PORT",
+        "POSTGRES_DB",
+        "POSTGRES_USER",
+        "CLICKHOUSE_HOST",
+        "CLICKHOUSE_PORT",
+        "CLICKHOUSE_USER",
+        "CLICKHOUSE_DATABASE",
+    ):
+        assert config[variable], variable
 
 
 def test_bundled_services_render_no_release_secret(render: RenderFn) -> None:
@@ -175,3 +200,48 @@ def test_amqp_url_percent_encodes_reserved_characters_of_the_password(
     secret = _decoded(rendered.get("Secret", f"{RELEASE}-ga4clone"))
 
     assert secret["rabbitmq-amqp-url"].startswith("amqp://ga4clone:a%20b%2Bc%40d@")
+
+
+def test_test_write_key_lives_in_a_test_hook_secret_and_reaches_the_pod_by_ref(
+    render: RenderFn,
+) -> None:
+    rendered = render_case(render, "app-settings")
+    pod = rendered.get("Pod", name_of("test"))
+    secret = rendered.get("Secret", name_of("test"))
+
+    annotations = secret["metadata"]["annotations"]
+
+    assert annotations["helm.sh/hook"] == "test"
+    assert int(annotations["helm.sh/hook-weight"]) < int(
+        pod["metadata"]["annotations"]["helm.sh/hook-weight"]
+    )
+    assert _decoded(secret) == {
+        "api-key": "ga4w_test_write_key",
+        "project-id": "6f1c1f6e-2f43-4b59-9a43-3d2f8a9c1e01",
+    }
+    assert _secret_ref(pod, "API_KEY") == (name_of("test"), "api-key")
+    assert _secret_ref(pod, "PROJECT_ID") == (name_of("test"), "project-id")
+
+
+def test_test_existing_secret_is_referenced_and_no_test_secret_is_rendered(
+    render: RenderFn,
+) -> None:
+    rendered = render(
+        "tests.existingSecret=ops-ga4clone-test",
+        "tests.existingSecretApiKeyKey=key",
+        "tests.existingSecretProjectIdKey=project",
+        "tests.apiKey=ignored-inline-key",
+    )
+
+    pod = rendered.get("Pod", name_of("test"))
+
+    assert not rendered.has("Secret", name_of("test"))
+    assert _secret_ref(pod, "API_KEY") == ("ops-ga4clone-test", "key")
+    assert _secret_ref(pod, "PROJECT_ID") == ("ops-ga4clone-test", "project")
+    assert "ignored-inline-key" not in repr(rendered.objects)
+
+
+def test_without_a_test_key_no_test_secret_is_rendered(render: RenderFn) -> None:
+    rendered = render()
+
+    assert not rendered.has("Secret", name_of("test"))

@@ -132,7 +132,7 @@ def test_network_policies_admit_only_the_configured_peers(render: RenderFn) -> N
     api = rendered.get("NetworkPolicy", name_of("api"))
     worker = rendered.get("NetworkPolicy", name_of("worker"))
 
-    (api_rule,) = api["spec"]["ingress"]
+    api_rule, api_extra_rule = api["spec"]["ingress"]
     (worker_rule,) = worker["spec"]["ingress"]
     assert api_rule["ports"] == [{"port": "http", "protocol": "TCP"}]
     assert worker_rule["ports"] == [{"port": "metrics", "protocol": "TCP"}]
@@ -140,6 +140,54 @@ def test_network_policies_admit_only_the_configured_peers(render: RenderFn) -> N
         "kubernetes.io/metadata.name": "ingress-nginx"
     }
     assert api["spec"]["policyTypes"] == ["Ingress"]
+    assert api_extra_rule["ports"] == [{"port": "http", "protocol": "TCP"}]
+
+
+def test_restricted_api_still_admits_the_test_pod_and_the_metrics_scrapers(
+    render: RenderFn,
+) -> None:
+    rendered = render_case(render, "observability")
+    test_pod = rendered.get("Pod", name_of("test"))
+
+    api = rendered.get("NetworkPolicy", name_of("api"))
+
+    peers = api["spec"]["ingress"][1]["from"]
+    selector = peers[0]["podSelector"]["matchLabels"]
+    assert selector.items() <= test_pod["metadata"]["labels"].items()
+    assert peers[1]["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": "monitoring"
+    }
+
+
+def test_open_api_policy_has_one_rule_admitting_every_source(
+    render: RenderFn,
+) -> None:
+    rendered = render("networkPolicy.enabled=true")
+
+    api = rendered.get("NetworkPolicy", name_of("api"))
+
+    (rule,) = api["spec"]["ingress"]
+    assert "from" not in rule
+
+
+def test_network_policies_leave_the_api_and_worker_a_way_to_the_stores(
+    render: RenderFn,
+) -> None:
+    # The API needs PostgreSQL (keys, rate limits) and ClickHouse (reports):
+    # no policy may restrict egress, and none may select a store's pods.
+    rendered = render_case(render, "observability")
+    stores = [
+        s["spec"]["template"]["metadata"]["labels"]
+        for s in rendered.of_kind("StatefulSet")
+    ]
+
+    policies = rendered.of_kind("NetworkPolicy")
+
+    assert len(stores) == 3
+    for policy in policies:
+        assert policy["spec"]["policyTypes"] == ["Ingress"]
+        selector = policy["spec"]["podSelector"]["matchLabels"]
+        assert not any(selector.items() <= labels.items() for labels in stores)
 
 
 def test_dashboard_config_map_carries_the_sidecar_label_and_valid_json(
@@ -157,9 +205,19 @@ def test_dashboard_config_map_carries_the_sidecar_label_and_valid_json(
 
 def test_tracing_is_off_by_default_and_on_with_an_endpoint(render: RenderFn) -> None:
     off = render().get("ConfigMap", f"{RELEASE}-ga4clone")["data"]
-    on = render("otel.endpoint=http://collector:4317").get(
+    on = render("otel.endpoint=http://collector:4318").get(
         "ConfigMap", f"{RELEASE}-ga4clone"
     )["data"]
 
     assert off["OTEL_EXPORTER_OTLP_ENDPOINT"] == ""
-    assert on["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://collector:4317"
+    assert on["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://collector:4318"
+
+
+def test_traces_exporter_is_left_to_the_app_unless_chosen(render: RenderFn) -> None:
+    default = render().get("ConfigMap", f"{RELEASE}-ga4clone")["data"]
+    console = render("otel.tracesExporter=console").get(
+        "ConfigMap", f"{RELEASE}-ga4clone"
+    )["data"]
+
+    assert default["OTEL_TRACES_EXPORTER"] == ""
+    assert console["OTEL_TRACES_EXPORTER"] == "console"

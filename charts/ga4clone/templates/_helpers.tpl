@@ -247,6 +247,14 @@ MAX_BATCH_EVENTS: {{ $c.maxBatchEvents | int64 | quote }}
 PUBLISH_CONFIRM_TIMEOUT_MS: {{ $c.publishConfirmTimeoutMs | int64 | quote }}
 RETRY_AFTER_SECONDS: {{ $c.retryAfterSeconds | int64 | quote }}
 TRUSTED_PROXIES: {{ join "," $c.trustedProxies | quote }}
+MAX_JSON_DEPTH: {{ $c.maxJsonDepth | int64 | quote }}
+KEY_CACHE_TTL_S: {{ include "ga4clone.number" $c.keyCacheTtlSeconds | quote }}
+RATE_LIMIT_EVENTS_PER_SECOND: {{ include "ga4clone.number" $c.rateLimit.eventsPerSecond | quote }}
+RATE_LIMIT_BURST: {{ $c.rateLimit.burst | int64 | quote }}
+RATE_LIMIT_LEASE_EVENTS: {{ $c.rateLimit.leaseEvents | int64 | quote }}
+CLIENT_IP_MODE: {{ $c.clientIpMode | quote }}
+REPORTS_MAX_ROWS: {{ $c.reports.maxRows | int64 | quote }}
+REPORTS_EXACT_COUNTS: {{ $c.reports.exactCounts | toString | quote }}
 RABBITMQ_HOST: {{ $rabbitmq.host | quote }}
 RABBITMQ_PORT: {{ $rabbitmq.port | int64 | quote }}
 RABBITMQ_USER: {{ $rabbitmq.user | quote }}
@@ -255,6 +263,7 @@ RABBITMQ_EXCHANGE: {{ $c.rabbitmq.exchange | quote }}
 RABBITMQ_QUEUE: {{ $c.rabbitmq.queue | quote }}
 RABBITMQ_DEAD_LETTER_EXCHANGE: {{ $c.rabbitmq.deadLetterExchange | quote }}
 RABBITMQ_DEAD_LETTER_QUEUE: {{ $c.rabbitmq.deadLetterQueue | quote }}
+RABBITMQ_DELIVERY_LIMIT: {{ $c.rabbitmq.deliveryLimit | int64 | quote }}
 CLICKHOUSE_HOST: {{ $clickhouse.host | quote }}
 CLICKHOUSE_PORT: {{ $clickhouse.port | int64 | quote }}
 CLICKHOUSE_USER: {{ $clickhouse.user | quote }}
@@ -267,9 +276,49 @@ WORKER_BATCH_SIZE: {{ .Values.worker.batchSize | int64 | quote }}
 WORKER_FLUSH_INTERVAL_MS: {{ .Values.worker.flushIntervalMs | int64 | quote }}
 WORKER_PREFETCH: {{ .Values.worker.prefetch | int64 | quote }}
 WORKER_METRICS_PORT: {{ .Values.worker.metricsPort | int64 | quote }}
+WORKER_RETRY_MAX_MS: {{ .Values.worker.retryMaxMs | int64 | quote }}
+STORE_BOTS: {{ .Values.worker.storeBots | toString | quote }}
+GEOIP_DATABASE_PATH: {{ include "ga4clone.worker.geoipPath" . | quote }}
+{{- with $c.migrationsDir }}
+MIGRATIONS_DIR: {{ . | quote }}
+{{- end }}
 OTEL_EXPORTER_OTLP_ENDPOINT: {{ .Values.otel.endpoint | quote }}
+OTEL_TRACES_EXPORTER: {{ .Values.otel.tracesExporter | quote }}
 OTEL_TRACES_SAMPLER: {{ .Values.otel.sampler | quote }}
 OTEL_TRACES_SAMPLER_ARG: {{ .Values.otel.samplerArg | quote }}
+{{- end }}
+
+{{/* A number as the environment should see it: 1000000 rather than 1e+06, 0.5 as is. */}}
+{{- define "ga4clone.number" -}}
+{{- if eq (float64 (int64 .)) (float64 .) }}
+{{- int64 . }}
+{{- else }}
+{{- . }}
+{{- end }}
+{{- end }}
+
+{{/* GEOIP_DATABASE_PATH: worker.geoip.databasePath, else the file on the mounted volume, else empty. */}}
+{{- define "ga4clone.worker.geoipPath" -}}
+{{- $g := .Values.worker.geoip }}
+{{- if $g.databasePath }}
+{{- $g.databasePath }}
+{{- else if $g.existingVolume }}
+{{- printf "%s/%s" (trimSuffix "/" $g.mountPath) $g.fileName }}
+{{- end }}
+{{- end }}
+
+{{/* Name of the test-hook Secret holding tests.apiKey and tests.projectId. */}}
+{{- define "ga4clone.test.secretName" -}}
+{{- if .Values.tests.existingSecret }}
+{{- .Values.tests.existingSecret }}
+{{- else }}
+{{- include "ga4clone.test.fullname" . }}
+{{- end }}
+{{- end }}
+
+{{/* "true" when the `helm test` Pod has a write key to post an event with. */}}
+{{- define "ga4clone.test.hasKey" -}}
+{{- if or .Values.tests.existingSecret .Values.tests.apiKey }}true{{ end }}
 {{- end }}
 
 {{/* Password variables from Secrets; takes (dict "ctx" $ "hook" bool). */}}
@@ -364,6 +413,9 @@ exec:
 {{- define "ga4clone.validate" -}}
 {{- if lt (int .Values.api.terminationGracePeriodSeconds) (add (int .Values.api.preStopSleepSeconds) 5) }}
 {{- fail "api.terminationGracePeriodSeconds must exceed api.preStopSleepSeconds by at least 5 seconds, or requests in flight are cut off" }}
+{{- end }}
+{{- if and .Values.tests.enabled .Values.tests.apiKey (not .Values.tests.existingSecret) (not .Values.tests.projectId) }}
+{{- fail "tests.projectId is required with tests.apiKey: the API refuses an event whose projectId is not the key's project" }}
 {{- end }}
 {{- end }}
 

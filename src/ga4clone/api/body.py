@@ -8,7 +8,6 @@ inflates to gigabytes is refused after ``MAX_BODY_BYTES`` of output.
 
 from __future__ import annotations
 
-import re
 import zlib
 from array import array
 from collections.abc import AsyncIterable
@@ -17,7 +16,6 @@ from itertools import accumulate
 _GZIP_WBITS = 16 + zlib.MAX_WBITS
 _IDENTITY = frozenset({"", "identity"})
 # A JSON string: quotes around anything but quotes and backslashes, or escapes.
-_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
 # Opening brackets become 1, closing ones 0xFF: -1 as a signed byte.
 _STEPS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")
@@ -72,13 +70,17 @@ def _gunzip(body: bytes, limit: int) -> bytes:
 def nesting_depth_exceeds(body: bytes, max_depth: int) -> bool:
     """Whether arrays and objects in the JSON ``body`` nest deeper than allowed.
 
-    Strings are removed first, so brackets inside them do not count; the
-    brackets left become +1 and -1 steps whose running sum is the depth. Every
-    step runs in C: a 500-event batch (95 KB) takes ~1 ms, 1 MB at worst ~30 ms.
+    Strings are removed first, so brackets inside them do not count: with the
+    escaped backslashes and then the escaped quotes gone, every remaining quote
+    opens or closes a string, and every other piece between quotes is outside
+    one. The brackets left become +1 and -1 steps whose running sum is the
+    depth. Every step runs in C: a 25-event batch (14 KB) takes ~70 us.
     Malformed JSON is left to the parser.
     """
     if body.count(b"[") + body.count(b"{") <= max_depth:
         return False
-    brackets = _JSON_STRING.sub(b"", body).translate(None, _NOT_BRACKETS)
+    plain = body.replace(b"\\\\", b"").replace(b'\\"', b"")
+    outside = b"".join(plain.split(b'"')[::2])
+    brackets = outside.translate(None, _NOT_BRACKETS)
     steps = array("b", brackets.translate(_STEPS))
     return max(accumulate(steps), default=0) > max_depth

@@ -5,8 +5,10 @@ refilled at ``RATE_LIMIT_EVENTS_PER_SECOND`` up to ``RATE_LIMIT_BURST``
 tokens. A token is one *event*, not one request, so a batch of 50 costs 50.
 
 Asking PostgreSQL for every request would cost a write per request, so each
-replica *leases* ``RATE_LIMIT_LEASE_EVENTS`` tokens at a time with one atomic
-upsert and spends them locally. The trade-off: tokens leased by a replica are
+replica *leases* tokens in chunks with one atomic upsert and spends them
+locally. A chunk is ``RATE_LIMIT_LEASE_EVENTS`` tokens, or a tenth of a
+second of the project's rate when that is more, so a fast project costs at
+most ten writes a second per replica. The trade-off: tokens leased by a replica are
 spent only there, so the fleet can admit up to ``replicas x lease`` events
 more than the bucket strictly allows in any instant (and tokens leased by a
 replica that then dies are lost to the project until the bucket refills).
@@ -48,6 +50,10 @@ class _Local:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
+# The longest stretch of a project's rate one lease may cover.
+_LEASE_S = 0.1
+
+
 class RateLimiter:
     """Admits or refuses events per project against leased shared buckets."""
 
@@ -56,7 +62,8 @@ class RateLimiter:
         self._offload = offload
         self._rate = settings.rate_limit_events_per_second
         self._burst = settings.rate_limit_burst
-        self._lease = min(settings.rate_limit_lease_events, self._burst)
+        lease = max(settings.rate_limit_lease_events, int(self._rate * _LEASE_S))
+        self._lease = min(lease, self._burst)
         self._local: dict[uuid.UUID, _Local] = {}
 
     @property

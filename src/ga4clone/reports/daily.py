@@ -9,6 +9,7 @@ from typing import Any
 import psycopg2
 import psycopg2.pool
 
+from ga4clone.pgpool import lazy_pool
 from ga4clone.reports.errors import BackendUnavailable
 
 _SELECT = (
@@ -66,9 +67,7 @@ class DailyMetricsStore:
         with self._lock:
             if self._pool is None:
                 try:
-                    self._pool = psycopg2.pool.ThreadedConnectionPool(
-                        0, self._pool_size, self._dsn
-                    )
+                    self._pool = lazy_pool(self._dsn, self._pool_size)
                 except psycopg2.Error as exc:
                     raise BackendUnavailable("PostgreSQL is unreachable") from exc
             return self._pool

@@ -154,6 +154,10 @@ class Batch:
         self.last_tag = tag
 
     @property
+    def messages(self) -> int:
+        return len(self.deliveries) + len(self.dead_letters)
+
+    @property
     def empty(self) -> bool:
         return self.last_tag == 0
 

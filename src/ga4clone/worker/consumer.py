@@ -54,8 +54,8 @@ from ga4clone.worker.stores import ClickHouseStore, PostgresStore
 log = logging.getLogger(__name__)
 
 _RETRY_MIN_S = 0.2
-# The longest the consume loop waits for I/O, so that a stop request is seen
-# promptly even while a long flush interval runs.
+# The longest the consume loop waits for a message, so that a stop request and
+# a due batch are seen promptly even while no message comes.
 _POLL_S = 0.25
 _RECONNECT_MAX_S = 10.0
 _DEPTH_EVERY_S = 5.0
@@ -141,19 +141,28 @@ class Consumer:
         declare(channel, self._topology)
         channel.confirm_delivery()
         channel.basic_qos(prefetch_count=self._settings.worker_prefetch)
-        channel.basic_consume(self._topology.queue, self._on_message, auto_ack=False)
         self._channel = channel
         self._new_batch()
         log.info("Consuming %r", self._topology.queue)
 
     def _consume(self) -> None:
-        while not self._stopping:
-            wait_s = min(_POLL_S, self._batch.seconds_left(self._flush_interval_s))
-            self._connection.process_data_events(time_limit=wait_s)
+        # Messages are taken one at a time from pika's buffer, so a batch stops
+        # growing the moment it is due; a callback consumer would be handed
+        # the whole prefetch window at once, decoded, however large.
+        idle_s = min(_POLL_S, self._flush_interval_s)
+        messages = self._channel.consume(
+            self._topology.queue, auto_ack=False, inactivity_timeout=idle_s
+        )
+        for method, properties, body in messages:
+            if method is not None:
+                self._on_message(self._channel, method, properties, body)
             if self._due():
                 self._flush()
             self._maybe_sample_depths()
-        self._channel.stop_consuming()
+            if self._stopping:
+                break
+        # Messages still in pika's buffer go back to the queue.
+        self._channel.cancel()
         if not self._batch.empty:
             self._flush()
 
@@ -179,7 +188,12 @@ class Consumer:
         batch = self._batch
         if batch.empty:
             return False
-        full = batch.events >= self._settings.worker_batch_size
+        # RabbitMQ hands over no more than the prefetch window until this batch
+        # is acked, so a batch holding that many messages cannot grow further.
+        full = (
+            batch.events >= self._settings.worker_batch_size
+            or batch.messages >= self._settings.worker_prefetch
+        )
         return full or batch.seconds_left(self._flush_interval_s) == 0.0
 
     def _on_message(

@@ -32,7 +32,11 @@ from ga4clone.worker.batch import EVENT_COLUMNS, Delivery, daily_counts, to_colu
 
 log = logging.getLogger(__name__)
 
-_INSERT_EVENTS = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES"
+# The columns of a Nested structure travel together: their arrays must agree.
+_COLUMN_GROUPS = [
+    [i for i, name in enumerate(EVENT_COLUMNS) if name.partition(".")[0] == group]
+    for group in dict.fromkeys(name.partition(".")[0] for name in EVENT_COLUMNS)
+]
 # Errors raised while clickhouse-driver serialises the columns: the data, not
 # the server, is at fault, so retrying cannot help.
 _BAD_DATA = (TypeError, ValueError, OverflowError, struct.error, TypeMismatchError)
@@ -92,8 +96,10 @@ class ClickHouseStore:
         return len(columns[0])
 
     def _insert(self, columns: list[tuple[Any, ...]]) -> None:
+        names, kept = _without_defaults(columns)
+        statement = f"INSERT INTO events ({', '.join(names)}) VALUES"
         try:
-            self._client.execute(_INSERT_EVENTS, columns, columnar=True)
+            self._client.execute(statement, kept, columnar=True)
         except _BAD_DATA as exc:
             raise PoisonMessage(f"ClickHouse refused the data: {exc!r}") from exc
         except (ClickHouseError, OSError, EOFError) as exc:
@@ -103,6 +109,26 @@ class ClickHouseStore:
     def close(self) -> None:
         self._client.disconnect()
         self._enricher.close()
+
+
+def _without_defaults(
+    columns: list[tuple[Any, ...]],
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Leave out columns whose every value is the column type's default.
+
+    ClickHouse fills a column missing from an INSERT with its default ('' for
+    a String, 0 for a number, [] for an Array), which is what would have been
+    sent. Many columns are empty for whole batches (geo without a database,
+    Measurement Protocol fields in SDK traffic), and serialising them costs the
+    worker more than anything else it does per event.
+    """
+    keep = [
+        index
+        for group in _COLUMN_GROUPS
+        if any(any(columns[index]) for index in group)
+        for index in group
+    ]
+    return [EVENT_COLUMNS[i] for i in keep], [columns[i] for i in keep]
 
 
 class PostgresStore:
