@@ -11,7 +11,12 @@ databases and queues of its own, and drives the API from the same machine:
    measured from each request's scheduled start, so a stall is not hidden by
    the requests it delays).
 
-Usage: ``.venv/bin/python bench/pipeline.py [--seconds 15] [--rate 1000]``.
+With ``--tracing`` it then runs the single-event load twice more, with
+tracing off and with every request traced and exported over OTLP/HTTP to a
+local sink, to show what tracing costs.
+
+Usage: ``.venv/bin/python bench/pipeline.py [--seconds 15] [--rate 1000]
+[--tracing]``.
 Needs ``wrk`` (Debian package) on PATH. Prints a Markdown table; the figures
 in the README come from it. Everything it creates is dropped at the end.
 """
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import http.server
 import json
 import os
 import platform
@@ -100,11 +106,7 @@ def settings() -> Settings:
 
 def environment(config: Settings) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    for name in Settings.model_fields:
-        value = getattr(config, name)
-        if isinstance(value, list):
-            value = ",".join(str(item) for item in value)
-        env[name.upper()] = str(value)
+    env.update(config.environment())
     return env
 
 
@@ -273,6 +275,56 @@ def stop(process: subprocess.Popen[bytes]) -> None:
     process.wait(timeout=60)
 
 
+class _OtlpSink(http.server.BaseHTTPRequestHandler):
+    """Takes OTLP/HTTP span exports and drops them."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *_args: Any) -> None:
+        pass
+
+
+def tracing_comparison(
+    env: dict[str, str], single: str, key: str, seconds: int
+) -> dict[str, float]:
+    """Single-event requests/s of the real API with tracing off and on.
+
+    "on" traces every request (``always_on``) and exports the spans over
+    OTLP/HTTP to a local sink; a worker runs in both, so the queue does not
+    grow between the runs.
+    """
+    sink = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _OtlpSink)
+    threading.Thread(target=sink.serve_forever, daemon=True).start()
+    endpoint = f"http://127.0.0.1:{sink.server_address[1]}"
+    modes = {
+        "off": env,
+        "on": {
+            **env,
+            "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+            "OTEL_TRACES_SAMPLER": "always_on",
+        },
+    }
+    results = {}
+    try:
+        for mode, mode_env in modes.items():
+            api, worker = start("api", mode_env), start("worker", mode_env)
+            try:
+                wait_ready(PORT)
+                url = f"http://127.0.0.1:{PORT}/events"
+                results[mode] = wrk(url, single, key, seconds)
+            finally:
+                stop(api)
+                stop(worker)
+    finally:
+        sink.shutdown()
+    return results
+
+
 def drain(config: Settings, env: dict[str, str]) -> tuple[int, float, int]:
     """Start a worker on the preloaded queue; (events, seconds, peak RSS).
 
@@ -305,6 +357,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=15, help="length of each run")
     parser.add_argument("--rate", type=float, default=1000, help="fixed-rate req/s")
+    parser.add_argument(
+        "--tracing", action="store_true", help="also compare tracing off and on"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
@@ -345,6 +400,8 @@ def main() -> None:
         results["api_peak_rss_mb"] = api_rss.stop() / 2**20
     finally:
         stop(api)
+    if args.tracing:
+        results["tracing"] = tracing_comparison(env, single, key, args.seconds)
     reset(config)
     report(results, args)
 
@@ -370,6 +427,10 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> None:
     worker_rss = max(results["drain_batch"][2], results["drain_single"][2])
     print(f"| API peak RSS | {results['api_peak_rss_mb']:.0f} MB |")
     print(f"| worker peak RSS | {worker_rss / 2**20:.0f} MB |")
+    if "tracing" in results:
+        off, on = results["tracing"]["off"], results["tracing"]["on"]
+        print(f"| API single-event requests/s, tracing off | {off:,.0f} |")
+        print(f"| API single-event requests/s, tracing on (always_on) | {on:,.0f} |")
     print(
         f"\nevent ~{results['event_bytes']} bytes, batch {results['batch_bytes']} bytes"
     )

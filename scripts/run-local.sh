@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run the whole pipeline on this machine: set up, migrate, then the API on
+# Run the whole pipeline on this machine: set up, migrate, create a first
+# project when there is none (its keys are printed once), then the API on
 # SERVER_PORT (8080) and the worker, until Ctrl-C (both then stop cleanly).
 set -euo pipefail
 
@@ -12,6 +13,10 @@ export POSTGRES_HOST=${POSTGRES_HOST:-127.0.0.1}
 export RABBITMQ_HOST=${RABBITMQ_HOST:-127.0.0.1}
 
 .venv/bin/ga4clone migrate
+if [ -z "$(.venv/bin/ga4clone projects list)" ]; then
+    echo "No project yet; creating one called 'local':"
+    .venv/bin/ga4clone projects create --name local
+fi
 .venv/bin/ga4clone worker &
 worker=$!
 .venv/bin/ga4clone api &

@@ -72,34 +72,46 @@ def services() -> None:
         _require(name)
 
 
-@pytest.fixture(scope="session")
-def migrated(services: None) -> Settings:
-    """Fresh test databases with every migration applied."""
-    settings = base_settings()
+def fresh_databases(database: str) -> Settings:
+    """Settings on PostgreSQL and ClickHouse databases ``database``, recreated
+    empty and migrated."""
+    settings = base_settings(postgres_db=database, clickhouse_database=database)
     conn = psycopg2.connect(settings.postgres_dsn_for("postgres"))
     conn.autocommit = True
     with conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {TEST_DATABASE} WITH (FORCE)")
+        cur.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
     conn.close()
     client = clickhouse_client(settings, database="default")
-    client.execute(f"DROP DATABASE IF EXISTS {TEST_DATABASE}")
+    client.execute(f"DROP DATABASE IF EXISTS {database}")
     client.disconnect()
     migrate(settings)
     return settings
 
 
+def own_topology(settings: Settings, prefix: str, **updates: Any) -> Settings:
+    """``settings`` with RabbitMQ exchanges and queues nobody else uses."""
+    name = f"{prefix}.{uuid.uuid4().hex[:8]}"
+    return settings.model_copy(
+        update={
+            "rabbitmq_exchange": f"{name}.events",
+            "rabbitmq_queue": f"{name}.events",
+            "rabbitmq_dead_letter_exchange": f"{name}.dlx",
+            "rabbitmq_dead_letter_queue": f"{name}.dead",
+            **updates,
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+def migrated(services: None) -> Settings:
+    """Fresh test databases with every migration applied."""
+    return fresh_databases(TEST_DATABASE)
+
+
 @pytest.fixture
 def settings(migrated: Settings) -> Iterator[Settings]:
     """Migrated databases and a RabbitMQ topology of this test's own."""
-    suffix = uuid.uuid4().hex[:8]
-    test_settings = migrated.model_copy(
-        update={
-            "rabbitmq_exchange": f"test.{suffix}.events",
-            "rabbitmq_queue": f"test.{suffix}.events",
-            "rabbitmq_dead_letter_exchange": f"test.{suffix}.dlx",
-            "rabbitmq_dead_letter_queue": f"test.{suffix}.dead",
-        }
-    )
+    test_settings = own_topology(migrated, "test")
     yield test_settings
     _delete_topology(test_settings)
 

@@ -38,11 +38,7 @@ def free_port() -> int:
 def environment(settings: Settings, port: int) -> dict[str, str]:
     """The process environment that makes ``ga4clone`` use ``settings``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    for name in Settings.model_fields:
-        value = getattr(settings, name)
-        if isinstance(value, list):
-            value = ",".join(str(item) for item in value)
-        env[name.upper()] = str(value)
+    env.update(settings.environment())
     env["SERVER_PORT"] = str(port)
     env["SERVER_HOST"] = "127.0.0.1"
     env["WORKER_FLUSH_INTERVAL_MS"] = "200"

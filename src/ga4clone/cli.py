@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import sys
 import uuid
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -285,4 +286,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     configure_logging(settings.log_level)
     _summary, _groups, run = _COMMANDS[args.command]
-    return run(settings, args)
+    try:
+        return run(settings, args)
+    except Exception as exc:
+        message = _explain(exc)
+        if message is None:
+            raise
+        print(f"ga4clone {args.command}: {message}", file=sys.stderr)
+        return 1
+
+
+def _explain(exc: Exception) -> str | None:
+    """A one-line cause for the failures an operator can fix; None otherwise."""
+    import psycopg2.errors
+
+    from ga4clone.errors import Ga4cloneError
+
+    if isinstance(exc, psycopg2.errors.UndefinedTable):
+        return "the database is not migrated; run `ga4clone migrate` first"
+    if isinstance(exc, psycopg2.OperationalError):
+        return f"cannot reach PostgreSQL: {str(exc).strip()}"
+    if isinstance(exc, Ga4cloneError):
+        return str(exc)
+    return None

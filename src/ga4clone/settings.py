@@ -77,7 +77,8 @@ class Settings(BaseSettings):
         200,
         ge=1,
         description="Tokens an API replica takes from a project's shared bucket "
-        "at a time; bounds over-admission to replicas x lease.",
+        "at a time (or a tenth of a second of the rate, if more); bounds "
+        "over-admission to replicas x lease.",
     )
     client_ip_mode: Literal["anonymize", "keep", "drop"] = Field(
         "anonymize",
@@ -200,6 +201,22 @@ class Settings(BaseSettings):
                 if part.strip()
             ]
         return value
+
+    def environment(self) -> dict[str, str]:
+        """These settings as the environment variables that would produce them.
+
+        For starting ``ga4clone`` processes with a given configuration (tests,
+        benchmarks): the child reads them back through this class.
+        """
+        env = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, list):
+                value = ",".join(str(item) for item in value)
+            elif isinstance(value, bool):
+                value = str(value).lower()
+            env[name.upper()] = str(value)
+        return env
 
     @property
     def clickhouse_url_safe(self) -> str:

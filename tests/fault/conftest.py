@@ -26,13 +26,13 @@ import psycopg2
 import pytest
 from clickhouse_driver import Client
 
-from ga4clone.migrate import clickhouse_client, migrate
+from ga4clone.migrate import clickhouse_client
 from ga4clone.settings import Settings
 from tests.conftest import (
     ROOT,
-    base_settings,
     create_project,
     daily_metric,
+    fresh_databases,
     make_event,
     wait_for,
 )
@@ -49,19 +49,7 @@ FAULT_DATABASE = "ga4clone_fault_test"
 @pytest.fixture(scope="session")
 def migrated(services: None) -> Settings:
     """Databases of the fault tests' own, so other sessions' resets miss them."""
-    settings = base_settings(
-        postgres_db=FAULT_DATABASE, clickhouse_database=FAULT_DATABASE
-    )
-    conn = psycopg2.connect(settings.postgres_dsn_for("postgres"))
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {FAULT_DATABASE} WITH (FORCE)")
-    conn.close()
-    client = clickhouse_client(settings, database="default")
-    client.execute(f"DROP DATABASE IF EXISTS {FAULT_DATABASE}")
-    client.disconnect()
-    migrate(settings)
-    return settings
+    return fresh_databases(FAULT_DATABASE)
 
 
 class Proc:

@@ -13,7 +13,6 @@ import gzip
 import json
 import os
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,7 +24,7 @@ from hypothesis import strategies as st
 
 from ga4clone.api.app import create_app
 from ga4clone.settings import Settings
-from tests.conftest import create_project, make_event
+from tests.conftest import create_project, make_event, own_topology
 
 pytestmark = [pytest.mark.integration, pytest.mark.fuzz]
 
@@ -71,16 +70,7 @@ class LiveApp:
 
 @pytest.fixture(scope="module")
 def live(migrated: Settings) -> Iterator[LiveApp]:
-    suffix = uuid.uuid4().hex[:8]
-    settings = migrated.model_copy(
-        update={
-            "rabbitmq_exchange": f"fuzz.{suffix}.events",
-            "rabbitmq_queue": f"fuzz.{suffix}.events",
-            "rabbitmq_dead_letter_exchange": f"fuzz.{suffix}.dlx",
-            "rabbitmq_dead_letter_queue": f"fuzz.{suffix}.dead",
-            "max_body_bytes": 65_536,
-        }
-    )
+    settings = own_topology(migrated, "fuzz", max_body_bytes=65_536)
     app = LiveApp(settings)
     yield app
     app.close()

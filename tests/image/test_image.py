@@ -124,6 +124,8 @@ class Stack:
     names: _Names
     api_url: str
     containers: tuple[str, ...]
+    project_id: str = ""
+    write_key: str = ""
 
     def logs(self) -> str:
         """The logs of every container, for a failure report."""
@@ -226,11 +228,6 @@ def stack(image: Image) -> Iterator[Stack]:
     names = _Names(suffix=uuid.uuid4().hex[:8])
     server_port, metrics_port = _free_port(), _free_port()
     environment = _environment(names, server_port, metrics_port)
-    stack = Stack(
-        names=names,
-        api_url=f"http://127.0.0.1:{server_port}",
-        containers=(names.container("api"), names.container("worker")),
-    )
     _drop_databases(names)
 
     migrate = _docker(
@@ -238,6 +235,21 @@ def stack(image: Image) -> Iterator[Stack]:
         image.name, "migrate",
     )  # fmt: skip
     assert migrate.returncode == 0, f"migrate failed:\n{migrate.stdout}{migrate.stderr}"
+    created = _docker(
+        "run", "--rm", *_run_flags(names.container("projects")), *environment,
+        image.name, "projects", "create", "--name", "image smoke test",
+    )  # fmt: skip
+    assert created.returncode == 0, f"projects create failed:\n{created.stderr}"
+    printed = dict(
+        line.split(":", 1) for line in created.stdout.splitlines() if ":" in line
+    )
+    stack = Stack(
+        names=names,
+        api_url=f"http://127.0.0.1:{server_port}",
+        containers=(names.container("api"), names.container("worker")),
+        project_id=printed["project id"].strip(),
+        write_key=printed["write key"].strip(),
+    )
 
     try:
         for name, role in zip(stack.containers, ("api", "worker"), strict=True):
@@ -309,7 +321,7 @@ def test_image_is_smaller_than_400_mb(
 
 
 def test_posted_event_lands_in_clickhouse(stack: Stack) -> None:
-    project_id = str(uuid.uuid4())
+    project_id = stack.project_id
     event = {
         "projectId": project_id,
         "eventName": "page_view",
@@ -318,7 +330,12 @@ def test_posted_event_lands_in_clickhouse(stack: Stack) -> None:
         "sessionId": "s1",
     }
 
-    response = httpx.post(f"{stack.api_url}/events", json=event, timeout=10)
+    response = httpx.post(
+        f"{stack.api_url}/events",
+        json=event,
+        headers={"X-Api-Key": stack.write_key},
+        timeout=10,
+    )
 
     assert response.status_code == 202, response.text
     body = response.json()
