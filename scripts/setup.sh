@@ -3,7 +3,8 @@
 # start the services that are not running, and build the virtualenv.
 #
 # Debian 12 as root is assumed (the project's development and CI machines).
-# Every step checks first, so running it again is safe and quick.
+# A service that already answers on its port (a container, another install)
+# is used as it is. Every step checks first, so running it again is safe.
 #   ClickHouse  Debian's clickhouse-server, 127.0.0.1:9000 (native), :8123 (HTTP)
 #   PostgreSQL  the machine's cluster, 127.0.0.1:5432
 #   RabbitMQ    the machine's server, 127.0.0.1:5672
@@ -38,6 +39,7 @@ apt_install() {
 
 start_clickhouse() {
     port_open 9000 && return 0
+    apt_install clickhouse-server clickhouse-client
     log "starting ClickHouse"
     mkdir -p /var/lib/clickhouse /var/log/clickhouse-server
     chown -R clickhouse:clickhouse /var/lib/clickhouse /var/log/clickhouse-server
@@ -49,6 +51,7 @@ start_clickhouse() {
 
 start_postgres() {
     port_open 5432 && return 0
+    apt_install postgresql
     log "starting PostgreSQL"
     pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start
     wait_for_port PostgreSQL 5432
@@ -56,6 +59,7 @@ start_postgres() {
 
 start_rabbitmq() {
     port_open 5672 && return 0
+    apt_install rabbitmq-server
     log "starting RabbitMQ"
     rabbitmq-server -detached
     wait_for_port RabbitMQ 5672
@@ -75,7 +79,6 @@ build_venv() {
     fi
 }
 
-apt_install clickhouse-server clickhouse-client
 start_clickhouse
 start_postgres
 start_rabbitmq
