@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pika
 import pytest
+from clickhouse_driver import Client
 
 from ga4clone import dlq
 from ga4clone.settings import Settings
 from ga4clone.topology import ERROR_HEADER, ROUTING_KEY, Topology, declare
+from tests.conftest import daily_metric, stored_count, wait_for
+from tests.worker.test_consumer import RunningWorker, message, publish
 
 pytestmark = pytest.mark.integration
 
@@ -59,3 +63,43 @@ def test_replay_moves_dead_letters_back_without_their_reason(
     assert ERROR_HEADER not in properties.headers
     assert properties.headers[dlq.REPLAYS_HEADER] == 1
     assert body == b'{"events": "not a list"}'
+
+
+def test_refused_message_is_stored_once_after_the_cause_is_fixed_and_replayed(
+    settings: Settings, amqp: Any, clickhouse: Client, postgres: Any
+) -> None:
+    # Given PostgreSQL refuses one event name for good (a constraint) ...
+    fast = settings.model_copy(update={"worker_flush_interval_ms": 100})
+    project, blocked_id = uuid.uuid4(), str(uuid.uuid4())
+    declare(amqp, Topology.from_settings(fast))
+    amqp.confirm_delivery()
+    with postgres.cursor() as cur:
+        cur.execute(
+            "ALTER TABLE daily_metrics ADD CONSTRAINT refuse_blocked "
+            "CHECK (metric_name <> 'event:blocked')"
+        )
+    try:
+        with RunningWorker(fast):
+            publish(amqp, fast, message(project, 2), str(uuid.uuid4()))
+            publish(amqp, fast, message(project, 3, eventName="blocked"), blocked_id)
+            # ... the good message is counted and the refused one dead-lettered.
+            wait_for(lambda: len(dlq.inspect(fast)) == 1)
+        [letter] = dlq.inspect(fast)
+        assert letter.message_id == blocked_id
+        assert "PostgreSQL refused the data" in letter.reason
+        assert daily_metric(postgres, project, "events") == 2
+    finally:
+        with postgres.cursor() as cur:
+            cur.execute(
+                "ALTER TABLE daily_metrics DROP CONSTRAINT IF EXISTS refuse_blocked"
+            )
+
+    # When the cause is fixed and the dead letter replayed,
+    assert dlq.replay(fast) == 1
+    with RunningWorker(fast):
+        wait_for(lambda: daily_metric(postgres, project, "events") == 5)
+
+    # then it is stored and counted exactly once.
+    assert daily_metric(postgres, project, "event:blocked") == 3
+    assert stored_count(clickhouse, project) == 5
+    assert dlq.inspect(fast) == []
