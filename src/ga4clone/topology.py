@@ -57,21 +57,61 @@ class Topology:
         return {"x-queue-mode": "lazy"}
 
 
+def declarations(topology: Topology) -> list[tuple[str, dict[str, Any]]]:
+    """The channel calls that declare the topology, in order: (method, kwargs).
+
+    The same calls serve pika's blocking channel (the worker) and its asyncio
+    channel (the API), which takes them with a ``callback`` added.
+    """
+    return [
+        (
+            "exchange_declare",
+            {"exchange": topology.exchange, "exchange_type": "direct", "durable": True},
+        ),
+        (
+            "exchange_declare",
+            {
+                "exchange": topology.dead_letter_exchange,
+                "exchange_type": "direct",
+                "durable": True,
+            },
+        ),
+        (
+            "queue_declare",
+            {
+                "queue": topology.dead_letter_queue,
+                "durable": True,
+                "arguments": topology.dead_letter_queue_arguments(),
+            },
+        ),
+        (
+            "queue_bind",
+            {
+                "queue": topology.dead_letter_queue,
+                "exchange": topology.dead_letter_exchange,
+                "routing_key": ROUTING_KEY,
+            },
+        ),
+        (
+            "queue_declare",
+            {
+                "queue": topology.queue,
+                "durable": True,
+                "arguments": topology.queue_arguments(),
+            },
+        ),
+        (
+            "queue_bind",
+            {
+                "queue": topology.queue,
+                "exchange": topology.exchange,
+                "routing_key": ROUTING_KEY,
+            },
+        ),
+    ]
+
+
 def declare(channel: Any, topology: Topology) -> None:
     """Declare the topology on a blocking pika channel."""
-    channel.exchange_declare(topology.exchange, exchange_type="direct", durable=True)
-    channel.exchange_declare(
-        topology.dead_letter_exchange, exchange_type="direct", durable=True
-    )
-    channel.queue_declare(
-        topology.dead_letter_queue,
-        durable=True,
-        arguments=topology.dead_letter_queue_arguments(),
-    )
-    channel.queue_bind(
-        topology.dead_letter_queue, topology.dead_letter_exchange, ROUTING_KEY
-    )
-    channel.queue_declare(
-        topology.queue, durable=True, arguments=topology.queue_arguments()
-    )
-    channel.queue_bind(topology.queue, topology.exchange, ROUTING_KEY)
+    for method, kwargs in declarations(topology):
+        getattr(channel, method)(**kwargs)

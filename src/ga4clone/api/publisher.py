@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -32,13 +33,19 @@ from ga4clone.errors import BrokerUnavailable, PublishNotConfirmed
 from ga4clone.settings import Settings
 from ga4clone.telemetry.metrics import observe_publish
 from ga4clone.telemetry.tracing import active_tracer, inject, span
-from ga4clone.topology import ROUTING_KEY, Topology
+from ga4clone.topology import ROUTING_KEY, Topology, declarations
 
 log = logging.getLogger(__name__)
 
 _DECLARE_TIMEOUT_S = 10.0
 _RECONNECT_MIN_S = 0.5
 _RECONNECT_MAX_S = 10.0
+
+
+def _with_callback(
+    channel: Any, method: str, kwargs: dict[str, Any], done: Callable[..., None]
+) -> None:
+    getattr(channel, method)(**kwargs, callback=done)
 
 
 def connection_parameters(settings: Settings) -> pika.ConnectionParameters:
@@ -248,49 +255,8 @@ class Publisher:
         self._ready = True
 
     async def _declare(self, channel: Any) -> None:
-        topo = self._topology
-        await self._call(
-            lambda done: channel.exchange_declare(
-                topo.exchange, exchange_type="direct", durable=True, callback=done
-            )
-        )
-        await self._call(
-            lambda done: channel.exchange_declare(
-                topo.dead_letter_exchange,
-                exchange_type="direct",
-                durable=True,
-                callback=done,
-            )
-        )
-        await self._call(
-            lambda done: channel.queue_declare(
-                topo.dead_letter_queue,
-                durable=True,
-                arguments=topo.dead_letter_queue_arguments(),
-                callback=done,
-            )
-        )
-        await self._call(
-            lambda done: channel.queue_bind(
-                topo.dead_letter_queue,
-                topo.dead_letter_exchange,
-                ROUTING_KEY,
-                callback=done,
-            )
-        )
-        await self._call(
-            lambda done: channel.queue_declare(
-                topo.queue,
-                durable=True,
-                arguments=topo.queue_arguments(),
-                callback=done,
-            )
-        )
-        await self._call(
-            lambda done: channel.queue_bind(
-                topo.queue, topo.exchange, ROUTING_KEY, callback=done
-            )
-        )
+        for method, kwargs in declarations(self._topology):
+            await self._call(functools.partial(_with_callback, channel, method, kwargs))
 
     @staticmethod
     async def _call(start: Callable[[Callable[..., None]], Any]) -> tuple[Any, ...]:
