@@ -1,13 +1,19 @@
-"""Benchmark the reports engine on ten million events in the local ClickHouse.
+"""Benchmark the reports engine on ten million events.
 
-Loads generated events into a database of their own (``ga4clone_bench``) with
-one INSERT ... SELECT from system.numbers, runs a 30-day report by date and by
-pagePath (eventCount, activeUsers, sessions) through the report engine, and
-prints the median latency of several runs. The same reports without FINAL,
-counting ``uniqExact(event_id)`` instead, are timed for comparison. The
-database is dropped afterwards unless ``--keep``.
+Loads generated events with one INSERT ... SELECT from system.numbers, runs a
+30-day report by date and by pagePath (eventCount, activeUsers, sessions)
+through the report engine, and prints the median latency of several runs. The
+by-date report without FINAL, counting ``uniqExact(event_id)`` instead, is
+timed for comparison.
 
-    .venv/bin/python bench/reports.py [--events 10000000] [--runs 5] [--keep]
+``--engine driver`` (the default) loads the local ClickHouse server (18.16
+here) into a database of its own, ``ga4clone_bench``, dropped afterwards unless
+``--keep``. ``--engine chdb`` loads the current ClickHouse embedded by
+chdb-core, in a session on a temporary directory that is always removed; it
+stands in for the production target (24.8 and later).
+
+    .venv/bin/python bench/reports.py [--engine driver|chdb] [--events 10000000]
+        [--runs 5] [--keep]
 """
 
 from __future__ import annotations
@@ -17,15 +23,17 @@ import datetime as dt
 import os
 import platform
 import statistics
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from clickhouse_driver import Client
 
 from ga4clone.migrate import ClickHouseMigrator, parse_version
-from ga4clone.reports.engines import DriverEngine
+from ga4clone.reports.engines import ChdbEngine, DriverEngine, Engine
 from ga4clone.reports.query import Query, compile_report
 from ga4clone.reports.request import RunReportRequest
 from ga4clone.reports.runner import run_plan
@@ -39,7 +47,8 @@ DAYS = 60
 
 # Every value derives from the row number through intHash32, so each load
 # holds the same events (event_id excepted: generateUUIDv4 is random). The
-# driver %-formats the text, hence %% for the modulo operator.
+# driver %-formats the text, hence %% for the modulo operator; chDB is given
+# the text with both substitutions done (see _chdb_load).
 _LOAD = f"""
 INSERT INTO events (project_id, event_date, event_name, event_id, event_timestamp,
     received_timestamp, user_pseudo_id, session_id, page_path, page_hostname,
@@ -82,41 +91,30 @@ FROM
 
 # The by-date report written by hand without FINAL: duplicates are collapsed
 # by counting distinct event ids instead.
-_WITHOUT_FINAL = f"""
+_WITHOUT_FINAL = """
 SELECT toString(toYYYYMMDD(event_date)) AS d0, uniqExact(event_id),
     uniqExact(user_pseudo_id), uniqExact(user_pseudo_id, session_id)
 FROM events
-WHERE project_id = '{PROJECT}' AND event_date >= %(start)s AND event_date <= %(end)s
+WHERE project_id = {project:UUID} AND event_date >= {start:Date}
+    AND event_date <= {end:Date}
 GROUP BY d0 ORDER BY d0
 """
+
+_PARTS = (
+    "SELECT sum(rows), count() FROM system.parts "
+    "WHERE database = currentDatabase() AND table = 'events' AND active"
+)
 
 
 def main() -> None:
     args = _arguments()
-    admin = Client(args.host)
-    admin.execute(f"DROP DATABASE IF EXISTS {DATABASE}")
-    admin.execute(f"CREATE DATABASE {DATABASE}")
-    client = Client(args.host, database=DATABASE, send_receive_timeout=600)
-    try:
-        _create_table(client)
-        load_s = _timed(lambda: client.execute(_LOAD, {"events": args.events}))
-        [(rows, parts)] = client.execute(
-            "SELECT sum(rows), count() FROM system.parts "
-            f"WHERE database = '{DATABASE}' AND table = 'events' AND active"
-        )
-        print(f"machine: {platform.machine()}, {os.cpu_count()} cores, "
-              f"server {client.execute('SELECT version()')[0][0]}")  # fmt: skip
-        print(f"loaded {rows:,} events in {load_s:.1f} s ({parts} active parts)")
-        _bench_reports(args, client)
-    finally:
-        if not args.keep:
-            admin.execute(f"DROP DATABASE IF EXISTS {DATABASE}")
-        client.disconnect()
-        admin.disconnect()
+    bench = _bench_chdb if args.engine == "chdb" else _bench_driver
+    bench(args)
 
 
 def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--engine", choices=["driver", "chdb"], default="driver")
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--host", default="127.0.0.1")
@@ -124,16 +122,65 @@ def _arguments() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def _create_table(client: Client) -> None:
-    def execute(sql: str) -> list[tuple[Any, ...]]:
-        return list(client.execute(sql))
+def _bench_driver(args: argparse.Namespace) -> None:
+    admin = Client(args.host)
+    admin.execute(f"DROP DATABASE IF EXISTS {DATABASE}")
+    admin.execute(f"CREATE DATABASE {DATABASE}")
+    client = Client(args.host, database=DATABASE, send_receive_timeout=600)
+    engine = DriverEngine(lambda: Client(args.host, database=DATABASE))
+    try:
+        _migrate(lambda sql: list(client.execute(sql)))
+        load_s = _timed(lambda: client.execute(_LOAD, {"events": args.events}))
+        _bench(args, engine, load_s)
+    finally:
+        engine.close()
+        if not args.keep:
+            admin.execute(f"DROP DATABASE IF EXISTS {DATABASE}")
+        client.disconnect()
+        admin.disconnect()
 
-    version = parse_version(str(client.execute("SELECT version()")[0][0]))
+
+def _bench_chdb(args: argparse.Namespace) -> None:
+    with _chdb_session() as session:
+
+        def execute(sql: str) -> list[tuple[Any, ...]]:
+            return ChdbEngine(session).execute(Query(sql, {}))
+
+        _migrate(execute)
+        load_s = _timed(lambda: session.query(_chdb_load(args.events)))
+        _bench(args, ChdbEngine(session), load_s)
+
+
+@contextmanager
+def _chdb_session() -> Iterator[Any]:
+    from chdb import session as chdb_session
+
+    sessions: Any = chdb_session  # chdb-core ships no type hints
+    with tempfile.TemporaryDirectory(prefix="ga4clone-bench-") as path:
+        session = sessions.Session(path)
+        try:
+            session.query(f"CREATE DATABASE IF NOT EXISTS {DATABASE}")
+            session.query(f"USE {DATABASE}")
+            yield session
+        finally:
+            session.close()
+
+
+def _chdb_load(events: int) -> str:
+    return _LOAD.replace("%%", "%").replace("%(events)s", str(events))
+
+
+def _migrate(execute: Callable[[str], list[tuple[Any, ...]]]) -> None:
+    version = parse_version(str(execute("SELECT version()")[0][0]))
     ClickHouseMigrator(execute, version).apply(ROOT / "migrations" / "clickhouse")
 
 
-def _bench_reports(args: argparse.Namespace, client: Client) -> None:
-    engine = DriverEngine(lambda: Client(args.host, database=DATABASE))
+def _bench(args: argparse.Namespace, engine: Engine, load_s: float) -> None:
+    [(version,)] = engine.execute(Query("SELECT version()", {}))
+    [(rows, parts)] = engine.execute(Query(_PARTS, {}))
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, "
+          f"engine {args.engine}, ClickHouse {version}")  # fmt: skip
+    print(f"loaded {int(rows):,} events in {load_s:.1f} s ({parts} active parts)")
     end = FIRST_DAY + dt.timedelta(days=44)
     start = end - dt.timedelta(days=29)
     for dimension, exact in [
@@ -142,36 +189,43 @@ def _bench_reports(args: argparse.Namespace, client: Client) -> None:
         ("date", False),
         ("pagePath", False),
     ]:
-        request = RunReportRequest.model_validate(
-            {
-                "dateRanges": [{"startDate": str(start), "endDate": str(end)}],
-                "dimensions": [{"name": dimension}],
-                "metrics": [
-                    {"name": "eventCount"},
-                    {"name": "activeUsers"},
-                    {"name": "sessions"},
-                ],
-            }
-        )
-        plan = compile_report(
-            request, PROJECT, end, max_rows=100_000, exact_counts=exact
-        )
-        answer: dict[str, Any] = {}
-
-        def run(plan: Any = plan, answer: dict[str, Any] = answer) -> None:
-            answer.update(run_plan(engine, plan, "analyticsData#runReport"))
-
-        median = _median(run, args.runs)
-        counts = "uniqExact" if exact else "uniq"
-        print(f"30-day report by {dimension} ({counts}): median "
-              f"{median * 1000:.0f} ms over {args.runs} runs "
-              f"({answer['rowCount']} rows)")  # fmt: skip
-    params = {"start": start, "end": end}
-    query = Query(_WITHOUT_FINAL, {})
-    median = _median(lambda: client.execute(query.sql, params), args.runs)
+        _bench_report(args, engine, _request(start, end, dimension), exact)
+    query = Query(_WITHOUT_FINAL, {"project": PROJECT, "start": start, "end": end})
+    median = _median(lambda: engine.execute(query), args.runs)
     print(f"by date without FINAL (uniqExact(event_id)), one query: median "
           f"{median * 1000:.0f} ms")  # fmt: skip
-    engine.close()
+
+
+def _request(start: dt.date, end: dt.date, dimension: str) -> RunReportRequest:
+    return RunReportRequest.model_validate(
+        {
+            "dateRanges": [{"startDate": str(start), "endDate": str(end)}],
+            "dimensions": [{"name": dimension}],
+            "metrics": [
+                {"name": "eventCount"},
+                {"name": "activeUsers"},
+                {"name": "sessions"},
+            ],
+        }
+    )
+
+
+def _bench_report(
+    args: argparse.Namespace, engine: Engine, request: RunReportRequest, exact: bool
+) -> None:
+    today = FIRST_DAY + dt.timedelta(days=44)
+    plan = compile_report(request, PROJECT, today, max_rows=100_000, exact_counts=exact)
+    answer: dict[str, Any] = {}
+
+    def run() -> None:
+        answer.update(run_plan(engine, plan, "analyticsData#runReport"))
+
+    median = _median(run, args.runs)
+    counts = "uniqExact" if exact else "uniq"
+    dimension = request.dimensions[0].name
+    print(f"30-day report by {dimension} ({counts}): median "
+          f"{median * 1000:.0f} ms over {args.runs} runs "
+          f"({answer['rowCount']} rows)")  # fmt: skip
 
 
 def _median(action: Callable[[], Any], runs: int) -> float:
