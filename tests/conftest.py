@@ -1,8 +1,9 @@
 """Fixtures for the real services: RabbitMQ, PostgreSQL and ClickHouse.
 
 Each test session gets its own PostgreSQL and ClickHouse databases (dropped and
-migrated at the start) and each test its own RabbitMQ exchange and queues, so
-tests never see each other's messages. A service that is not reachable fails
+migrated at the start; GA4CLONE_TEST_DATABASE names them, so that two runs on
+one machine can keep apart) and each test its own RabbitMQ exchange and queues,
+so tests never see each other's messages. A service that is not reachable fails
 the run when CI=true and skips the tests that need it elsewhere.
 """
 
@@ -25,7 +26,7 @@ from ga4clone.migrate import clickhouse_client, migrate
 from ga4clone.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
-TEST_DATABASE = "ga4clone_test"
+TEST_DATABASE = os.environ.get("GA4CLONE_TEST_DATABASE", "ga4clone_test")
 SERVICES = {
     "RabbitMQ": ("127.0.0.1", 5672),
     "PostgreSQL": ("127.0.0.1", 5432),
