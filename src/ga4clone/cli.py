@@ -100,7 +100,8 @@ def _run_worker(settings: Settings, _args: argparse.Namespace) -> int:
     from ga4clone.telemetry import setup_tracing
     from ga4clone.worker.consumer import Consumer
 
-    setup_tracing(settings, "ga4clone-worker")
+    # A batch holds at most the prefetch window: link every message of it.
+    setup_tracing(settings, "ga4clone-worker", max_links=settings.worker_prefetch)
     consumer = Consumer(settings)
     consumer.install_signal_handlers()
     consumer.run()

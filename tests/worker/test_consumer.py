@@ -11,6 +11,7 @@ import orjson
 import pika
 import pytest
 from clickhouse_driver import Client
+from prometheus_client import REGISTRY
 
 from ga4clone.settings import Settings
 from ga4clone.topology import ERROR_HEADER, ROUTING_KEY, Topology, declare
@@ -49,9 +50,18 @@ def channel(fast: Settings, amqp: Any) -> Iterator[Any]:
     yield amqp
 
 
-def publish(channel: Any, settings: Settings, body: bytes, message_id: str) -> None:
+def publish(
+    channel: Any,
+    settings: Settings,
+    body: bytes,
+    message_id: str,
+    headers: dict[str, Any] | None = None,
+) -> None:
     properties = pika.BasicProperties(
-        content_type="application/json", delivery_mode=2, message_id=message_id
+        content_type="application/json",
+        delivery_mode=2,
+        message_id=message_id,
+        headers=headers,
     )
     channel.basic_publish(settings.rabbitmq_exchange, ROUTING_KEY, body, properties)
 
@@ -161,6 +171,64 @@ def test_transient_database_error_is_retried_not_dead_lettered(
 
     assert _get(channel, fast) is None
     assert stored_count(clickhouse, project) == 7
+
+
+def test_queue_depth_is_sampled_while_a_store_is_down(
+    settings: Settings, channel: Any, postgres: Any
+) -> None:
+    # Given a prefetch of one, so that later messages stay ready in the queue,
+    one = settings.model_copy(
+        update={"worker_flush_interval_ms": 100, "worker_prefetch": 1}
+    )
+    project = uuid.uuid4()
+    with postgres.cursor() as cur:
+        cur.execute("ALTER TABLE daily_metrics RENAME TO daily_metrics_away")
+    try:
+        with RunningWorker(one):
+            # ... when PostgreSQL refuses the first batch and more messages come,
+            publish(channel, one, message(project, 1), str(uuid.uuid4()))
+            for _ in range(3):
+                publish(channel, one, message(project, 1), str(uuid.uuid4()))
+            # then the gauge follows the queue while the worker retries.
+            wait_for(lambda: REGISTRY.get_sample_value("ga4clone_queue_depth") == 3)
+            with postgres.cursor() as cur:
+                cur.execute("ALTER TABLE daily_metrics_away RENAME TO daily_metrics")
+            wait_for(lambda: daily_metric(postgres, project, "events") == 4)
+    finally:
+        with postgres.cursor() as cur:
+            cur.execute(
+                "ALTER TABLE IF EXISTS daily_metrics_away RENAME TO daily_metrics"
+            )
+
+
+def test_refused_message_is_dead_lettered_with_its_headers(
+    fast: Settings, channel: Any, postgres: Any
+) -> None:
+    # Given PostgreSQL refuses one event name for good (a constraint),
+    project, refused_id = uuid.uuid4(), str(uuid.uuid4())
+    traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    with postgres.cursor() as cur:
+        cur.execute(
+            "ALTER TABLE daily_metrics ADD CONSTRAINT refuse_blocked "
+            "CHECK (metric_name <> 'event:blocked')"
+        )
+    try:
+        # when a message of that name carrying a trace context is consumed,
+        with RunningWorker(fast):
+            body = message(project, 1, eventName="blocked")
+            publish(channel, fast, body, refused_id, {"traceparent": traceparent})
+            dead = wait_for(lambda: _get(channel, fast))
+    finally:
+        with postgres.cursor() as cur:
+            cur.execute(
+                "ALTER TABLE daily_metrics DROP CONSTRAINT IF EXISTS refuse_blocked"
+            )
+
+    # then its dead letter keeps the id and the trace context, and says why.
+    _method, properties, _body = dead
+    assert properties.message_id == refused_id
+    assert properties.headers["traceparent"] == traceparent
+    assert "PostgreSQL refused the data" in properties.headers[ERROR_HEADER]
 
 
 def test_stop_finishes_the_current_batch(

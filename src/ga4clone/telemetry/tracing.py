@@ -12,25 +12,35 @@ would only drift from the standard the Helm chart and collectors rely on.
 With no endpoint and no console exporter, tracing is off: no tracer provider is
 installed, :func:`active_tracer` returns ``None`` and every caller skips its
 span work after that one check; :func:`instrument_asgi` returns the app as is.
+
+The worker's batch span has no parent: it links to the producer span of each
+message instead. The configured sampler alone would decide for it apart from
+the requests, so at a 10 % ratio only one traced request in ten could be
+followed into the stores. :class:`LinkedSampler` keeps such a span whenever a
+context it links to was sampled.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from opentelemetry import context, propagate, trace
+from opentelemetry.context import Context
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.sdk.resources import SERVICE_NAME, OTELResourceDetector, Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     ConsoleSpanExporter,
     SpanExporter,
 )
+from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 from opentelemetry.trace import Link, Span, SpanKind, Tracer
+from opentelemetry.trace.span import TraceState
+from opentelemetry.util.types import Attributes
 
 from ga4clone.settings import Settings
 
@@ -59,19 +69,39 @@ def tracing_configured(settings: Settings) -> bool:
     return exporter != "none" and bool(settings.otel_exporter_otlp_endpoint)
 
 
-def setup_tracing(settings: Settings, service_name: str) -> None:
+def setup_tracing(
+    settings: Settings, service_name: str, *, max_links: int | None = None
+) -> None:
     """Install a global tracer provider when tracing is configured.
 
     ``service_name`` is the default; OTEL_SERVICE_NAME overrides it.
+    ``max_links`` raises the links a span keeps above the SDK's limit
+    (OTEL_SPAN_LINK_COUNT_LIMIT, 128 by default), never lowers it.
     """
     if not tracing_configured(settings):
         log.debug("Tracing is off: no OTEL_EXPORTER_OTLP_ENDPOINT")
         return
-    provider = TracerProvider(resource=_resource(service_name))
+    provider = tracer_provider(service_name, max_links=max_links)
     provider.add_span_processor(BatchSpanProcessor(_exporter(settings)))
     trace.set_tracer_provider(provider)
     use_tracer_provider(provider)
     log.info("Tracing on as %r", provider.resource.attributes.get(SERVICE_NAME))
+
+
+def tracer_provider(
+    service_name: str, *, max_links: int | None = None
+) -> TracerProvider:
+    """A provider with the OTEL_* environment's sampler, made link-aware.
+
+    See :func:`setup_tracing` for the arguments; no span processor is added.
+    """
+    limits = SpanLimits()
+    if max_links is not None and max_links > (limits.max_links or 0):
+        limits = SpanLimits(max_links=max_links)
+    provider = TracerProvider(resource=_resource(service_name), span_limits=limits)
+    # Set before any tracer exists: each tracer takes the sampler it finds.
+    provider.sampler = LinkedSampler(provider.sampler)
+    return provider
 
 
 def use_tracer_provider(provider: TracerProvider | None) -> None:
@@ -119,6 +149,39 @@ def span(
         name, kind=kind, attributes=attributes, links=links
     ) as current:
         yield current
+
+
+class LinkedSampler(Sampler):
+    """Samples a root span that links to a sampled context; else asks ``base``.
+
+    ``base`` is the sampler the OTEL_TRACES_SAMPLER variables configure. A
+    span with a parent, or without a sampled link, gets ``base``'s decision.
+    """
+
+    def __init__(self, base: Sampler) -> None:
+        self._base = base
+
+    def should_sample(
+        self,
+        parent_context: Context | None,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        trace_state: TraceState | None = None,
+    ) -> SamplingResult:
+        parent = trace.get_current_span(parent_context).get_span_context()
+        if not parent.is_valid and any(
+            link.context.trace_flags.sampled for link in links or ()
+        ):
+            return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes)
+        return self._base.should_sample(
+            parent_context, trace_id, name, kind, attributes, links, trace_state
+        )
+
+    def get_description(self) -> str:
+        return f"LinkedSampler{{{self._base.get_description()}}}"
 
 
 # --- trace context in AMQP headers ------------------------------------------------

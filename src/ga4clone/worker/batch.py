@@ -115,10 +115,11 @@ _DEFAULT_ENRICHER = Enricher()
 
 @dataclass
 class Delivery:
-    """A decoded message with the id RabbitMQ knows it by."""
+    """A decoded message with the id RabbitMQ knows it by, and its headers."""
 
     message_id: uuid.UUID
     message: EventMessage
+    headers: dict[str, Any] | None = None
 
 
 @dataclass

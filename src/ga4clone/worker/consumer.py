@@ -213,12 +213,11 @@ class Consumer:
             log.warning("Dead-lettering message %r: %s", properties.message_id, reason)
             self._batch.reject(tag, DeadLetter(body, properties, reason))
             return
-        self._batch.add(tag, Delivery(message_id, message))
+        self._batch.add(tag, Delivery(message_id, message, properties.headers))
 
     def _link(self, properties: Any, *, redelivered: bool) -> None:
-        # TODO: the SDK keeps 128 links per span (OTEL_SPAN_LINK_COUNT_LIMIT);
-        # a larger batch drops the rest. Raising the limit, or one span per
-        # message, would keep them all.
+        # `ga4clone worker` raises the SDK's link limit to the prefetch window,
+        # which bounds the messages of a batch, so no link is dropped.
         attributes = {
             "messaging.message.id": properties.message_id or "",
             "messaging.rabbitmq.redelivered": bool(redelivered),
@@ -301,6 +300,8 @@ class Consumer:
                 if self._stopping:
                     raise _Stopping from exc
                 log.warning("%s; retrying in %.1f s", exc, delay_s)
+                # The queue grows most while a store is down: keep showing it.
+                self._maybe_sample_depths()
                 self._connection.sleep(delay_s)
                 delay_s = min(delay_s * 2, self._retry_max_s)
 
@@ -376,9 +377,13 @@ def _add_event(name: str, attributes: dict[str, Any]) -> None:
 
 
 def _refused(delivery: Delivery, reason: str) -> DeadLetter:
+    # The body is encoded again from the decoded message (the original bytes
+    # are not kept per delivery); the headers keep the trace context.
     body = delivery.message.model_dump_json(by_alias=True, exclude_none=True)
     properties = pika.BasicProperties(
-        content_type="application/json", message_id=str(delivery.message_id)
+        content_type="application/json",
+        message_id=str(delivery.message_id),
+        headers=delivery.headers,
     )
     return DeadLetter(body.encode(), properties, reason)
 
