@@ -99,6 +99,21 @@ def test_timestamp_must_be_an_integer(value: Any) -> None:
     assert paths([make_event(PROJECT, timestamp=value)]) == ["[0].timestamp"]
 
 
+def test_timestamp_micros_must_be_within_the_millisecond_of_timestamp() -> None:
+    ms = now_ms()
+    inside = [ms * 1000, ms * 1000 + 999]
+    outside = [ms * 1000 - 1, ms * 1000 + 1000, 2**64, -1]
+
+    assert [
+        paths([make_event(PROJECT, timestamp=ms, timestampMicros=us)]) for us in inside
+    ] == [[], []]
+    assert all(
+        paths([make_event(PROJECT, timestamp=ms, timestampMicros=us)])
+        == ["[0].timestampMicros"]
+        for us in outside
+    )
+
+
 @pytest.mark.parametrize("field", ["clientId", "sessionId"])
 def test_ids_are_non_empty_and_at_most_256_characters(field: str) -> None:
     assert paths([make_event(PROJECT, **{field: "x" * 256})]) == []
@@ -206,7 +221,11 @@ def test_measurement_protocol_fields_survive_the_queue() -> None:
         "consent": {"adUserData": "DENIED"},
         "device": {"category": "mobile"},
         "events": [
-            make_event("6f1c6c5e-0000-4000-8000-000000000000", timestampMicros=7)
+            make_event(
+                "6f1c6c5e-0000-4000-8000-000000000000",
+                timestamp=1,
+                timestampMicros=1007,
+            )
         ],
     }
 
@@ -217,4 +236,4 @@ def test_measurement_protocol_fields_survive_the_queue() -> None:
 
     assert again.user_properties == {"tier": "gold"}
     assert again.consent is not None and again.consent.ad_user_data == "DENIED"
-    assert again.events[0].timestamp_micros == 7
+    assert again.events[0].timestamp_micros == 1007

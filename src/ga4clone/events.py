@@ -110,6 +110,19 @@ class Event(BaseModel):
             raise ValueError("timestamp is more than 10 minutes in the future")
         return value
 
+    @field_validator("timestamp_micros")
+    @classmethod
+    def _same_millisecond(cls, value: int | None, info: ValidationInfo) -> int | None:
+        # timestampMicros only refines timestamp: held to the same millisecond
+        # it passes the same window and fits the UInt64 column. Like the
+        # window, checked at ingestion only (see _within_window).
+        timestamp = info.data.get("timestamp")
+        if value is None or timestamp is None or info.context is None:
+            return value
+        if value // 1000 != timestamp:
+            raise ValueError("must be the same millisecond as timestamp")
+        return value
+
 
 class Consent(BaseModel):
     """The Measurement Protocol's consent: each GRANTED, DENIED or not given."""
