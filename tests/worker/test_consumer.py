@@ -231,6 +231,37 @@ def test_refused_message_is_dead_lettered_with_its_headers(
     assert "PostgreSQL refused the data" in properties.headers[ERROR_HEADER]
 
 
+def test_rows_the_clickhouse_server_refuses_are_dead_lettered_not_retried(
+    fast: Settings, channel: Any, clickhouse: Client, postgres: Any
+) -> None:
+    # Given a view that makes the server refuse events named "blocked" (it
+    # parses their page title as a UUID while the insert is pushed to it),
+    clickhouse.execute("CREATE TABLE refused_sink (x UUID) ENGINE = Memory")
+    clickhouse.execute(
+        "CREATE MATERIALIZED VIEW refuse_blocked TO refused_sink AS "
+        "SELECT toUUID(page_title) AS x FROM events WHERE event_name = 'blocked'"
+    )
+    project, refused_id = uuid.uuid4(), str(uuid.uuid4())
+    try:
+        # when it arrives in one batch with a good message,
+        with RunningWorker(fast):
+            publish(channel, fast, message(project, 2), str(uuid.uuid4()))
+            blocked = message(project, 1, eventName="blocked")
+            publish(channel, fast, blocked, refused_id)
+            dead = wait_for(lambda: _get(channel, fast))
+            wait_for(lambda: daily_metric(postgres, project, "events") == 2)
+    finally:
+        clickhouse.execute("DROP TABLE IF EXISTS refuse_blocked")
+        clickhouse.execute("DROP TABLE IF EXISTS refused_sink")
+
+    # then the refused message is dead-lettered with the server's reason and
+    # the good one counted, instead of the batch being retried for ever.
+    _method, properties, _body = dead
+    assert properties.message_id == refused_id
+    assert "ClickHouse refused the data" in properties.headers[ERROR_HEADER]
+    assert daily_metric(postgres, project, "event:blocked") == 0
+
+
 def test_stop_finishes_the_current_batch(
     settings: Settings, channel: Any, clickhouse: Client, postgres: Any
 ) -> None:

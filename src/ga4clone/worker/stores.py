@@ -19,7 +19,7 @@ from typing import Any
 import psycopg2
 import psycopg2.errors
 from clickhouse_driver.errors import Error as ClickHouseError
-from clickhouse_driver.errors import TypeMismatchError
+from clickhouse_driver.errors import ErrorCodes, ServerException, TypeMismatchError
 from opentelemetry.trace import SpanKind
 
 from ga4clone.enrich import Enricher
@@ -40,6 +40,29 @@ _COLUMN_GROUPS = [
 # Errors raised while clickhouse-driver serialises the columns: the data, not
 # the server, is at fault, so retrying cannot help.
 _BAD_DATA = (TypeError, ValueError, OverflowError, struct.error, TypeMismatchError)
+# Server errors that blame the rows themselves: the same batch would fail the
+# same way forever, so it is split to find the message and dead-letter it.
+# Every other server error (too many parts, memory, a missing table during a
+# migration, read-only replicas) passes and is retried.
+_BAD_DATA_CODES = frozenset(
+    getattr(ErrorCodes, name)
+    for name in (
+        "CANNOT_PARSE_TEXT",
+        "CANNOT_PARSE_INPUT_ASSERTION_FAILED",
+        "CANNOT_PARSE_DATE",
+        "CANNOT_PARSE_DATETIME",
+        "CANNOT_PARSE_NUMBER",
+        "CANNOT_PARSE_UUID",
+        "CANNOT_CONVERT_TYPE",
+        "CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN",
+        "TYPE_MISMATCH",
+        "INCORRECT_DATA",
+        "ARGUMENT_OUT_OF_BOUND",
+        "VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE",
+        "SIZES_OF_ARRAYS_DOESNT_MATCH",
+        "TOO_LARGE_STRING_SIZE",
+    )
+)
 
 _RECORD_MESSAGES = """
     INSERT INTO processed_messages (message_id)
@@ -102,6 +125,10 @@ class ClickHouseStore:
             self._client.execute(statement, kept, columnar=True)
         except _BAD_DATA as exc:
             raise PoisonMessage(f"ClickHouse refused the data: {exc!r}") from exc
+        except ServerException as exc:
+            if exc.code in _BAD_DATA_CODES:
+                raise PoisonMessage(f"ClickHouse refused the data: {exc!r}") from exc
+            raise StoreUnavailable(f"ClickHouse insert failed: {exc!r}") from exc
         except (ClickHouseError, OSError, EOFError) as exc:
             self._client.disconnect()
             raise StoreUnavailable(f"ClickHouse insert failed: {exc!r}") from exc
