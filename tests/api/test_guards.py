@@ -12,6 +12,8 @@ import falcon.testing
 import pytest
 
 from ga4clone.api.app import create_app
+from ga4clone.api.blocking import Offload
+from ga4clone.api.ratelimit import RateLimiter
 from ga4clone.projects import ProjectStore
 from ga4clone.settings import Settings
 from tests.api.test_app import queued
@@ -145,8 +147,8 @@ async def test_preflight_echoes_an_allowed_origin(
     assert "Access-Control-Allow-Origin" not in other.headers
 
 
-async def test_post_carries_cors_headers_only_for_the_projects_origins(
-    client: falcon.testing.ASGIConductor, settings: Settings
+async def test_post_from_an_origin_the_project_does_not_list_gets_403(
+    client: falcon.testing.ASGIConductor, settings: Settings, amqp: Any
 ) -> None:
     shop = create_project(settings, ORIGIN)
     key = {"X-Api-Key": shop.write_key}
@@ -158,12 +160,28 @@ async def test_post_carries_cors_headers_only_for_the_projects_origins(
         "/events", json=make_event(shop.id), headers={**key, "Origin": "https://x.io"}
     )
 
+    assert allowed.status_code == 202
     assert allowed.headers["Access-Control-Allow-Origin"] == ORIGIN
+    assert other.status_code == 403
     assert "Access-Control-Allow-Origin" not in other.headers
+    assert len(queued(amqp, settings)) == 1
+
+
+async def test_a_project_without_origins_takes_posts_from_any_origin(
+    client: falcon.testing.ASGIConductor, project: Any
+) -> None:
+    result = await client.simulate_post(
+        "/events",
+        json=make_event(project.id),
+        headers={"X-Api-Key": project.write_key, "Origin": "https://x.io"},
+    )
+
+    assert result.status_code == 202
+    assert "Access-Control-Allow-Origin" not in result.headers
 
 
 async def test_events_over_the_rate_limit_get_429_with_retry_after(
-    settings: Settings, project: Any
+    settings: Settings, project: Any, amqp: Any
 ) -> None:
     # Given a bucket of 30 events refilled at 1 event per second
     tight = settings.model_copy(
@@ -186,6 +204,39 @@ async def test_events_over_the_rate_limit_get_429_with_retry_after(
     assert first.status_code == 202
     assert second.status_code == 429
     assert int(second.headers["Retry-After"]) >= 1
+    assert len(queued(amqp, settings)) == 1
+
+
+async def test_two_replicas_share_one_bucket(settings: Settings, project: Any) -> None:
+    # Given two replicas' limiters on one bucket of 1,000 events, refilled so
+    # slowly (0.5 events/s) that the test cannot earn a request's worth,
+    shared = settings.model_copy(
+        update={
+            "rate_limit_events_per_second": 0.5,
+            "rate_limit_burst": 1000,
+            "rate_limit_lease_events": 100,
+        }
+    )
+    stores = [ProjectStore(shared.postgres_dsn, max_connections=1) for _ in "ab"]
+    replicas = [RateLimiter(shared, store, Offload(1)) for store in stores]
+    admitted, refused = 0, [False, False]
+    try:
+        # when both admit requests of 10 events in turn until both refuse,
+        for turn in range(400):
+            index = turn % 2
+            if await replicas[index].admit(project.id, 10) is None:
+                admitted += 10
+            else:
+                refused[index] = True
+            if all(refused):
+                break
+    finally:
+        for store in stores:
+            store.close()
+
+    # then together they admitted the bucket, no more and no less.
+    assert all(refused)
+    assert admitted == 1000
 
 
 async def test_gzip_bodies_are_accepted(
@@ -208,7 +259,7 @@ async def test_gzip_bodies_are_accepted(
 
 
 async def test_a_gzip_bomb_gets_413(
-    client: falcon.testing.ASGIConductor, project: Any, settings: Settings
+    client: falcon.testing.ASGIConductor, project: Any, settings: Settings, amqp: Any
 ) -> None:
     bomb = gzip.compress(b" " * (50 * settings.max_body_bytes))
 
@@ -224,10 +275,11 @@ async def test_a_gzip_bomb_gets_413(
 
     assert len(bomb) < settings.max_body_bytes
     assert result.status_code == 413
+    assert queued(amqp, settings) == []
 
 
 async def test_other_content_encodings_get_415(
-    client: falcon.testing.ASGIConductor, project: Any
+    client: falcon.testing.ASGIConductor, project: Any, settings: Settings, amqp: Any
 ) -> None:
     result = await client.simulate_post(
         "/events",
@@ -236,6 +288,7 @@ async def test_other_content_encodings_get_415(
     )
 
     assert result.status_code == 415
+    assert queued(amqp, settings) == []
 
 
 async def test_deep_nesting_gets_400_before_validation(
@@ -257,14 +310,22 @@ async def test_deep_nesting_gets_400_before_validation(
 
 
 @pytest.mark.parametrize(
-    ("mode", "expected"),
-    [("anonymize", "203.0.113.0"), ("keep", "203.0.113.9"), ("drop", "")],
+    ("mode", "peer", "expected"),
+    [
+        ("anonymize", "203.0.113.9", "203.0.113.0"),
+        ("anonymize", "2001:db8:85a3:8d3:1319:8a2e:370:7348", "2001:db8:85a3::"),
+        ("keep", "203.0.113.9", "203.0.113.9"),
+        ("keep", "2001:db8::7348", "2001:db8::7348"),
+        ("drop", "203.0.113.9", ""),
+        ("drop", "2001:db8::7348", ""),
+    ],
 )
 async def test_client_ip_is_anonymized_by_default(
     settings: Settings,
     project: Any,
     amqp: Any,
     mode: str,
+    peer: str,
     expected: str,
 ) -> None:
     configured = settings.model_copy(update={"client_ip_mode": mode})
@@ -273,7 +334,7 @@ async def test_client_ip_is_anonymized_by_default(
             "/events",
             json=make_event(project.id),
             headers={"X-Api-Key": project.write_key},
-            remote_addr="203.0.113.9",
+            remote_addr=peer,
         )
 
     [(_properties, body)] = queued(amqp, settings)

@@ -9,8 +9,9 @@ Routes:
     GET  /openapi.json                  the OpenAPI 3.1 document of all of this
 
 A write request passes, in order: its key (401, 503 if it cannot be checked),
-its body (415, 413, 400), its project (403: every event must belong to the
-key's project), the project's rate limit (429), and the publish. A 202 is
+its Origin (403 when the project lists origins and this is not one), its body
+(415, 413, 400), its project (403: every event must belong to the key's
+project), the project's rate limit (429), and the publish. A 202 is
 sent only after RabbitMQ has confirmed the message that carries the request's
 events; everything else is answered with a JSON error body, and nothing of a
 refused request is queued.
@@ -157,7 +158,10 @@ class EventsResource:
         count = 1
         try:
             key = await self._authenticate(req)
-            allow_origin(req, resp, key.allowed_origins)
+            if not allow_origin(req, resp, key.allowed_origins):
+                raise _Rejected(
+                    falcon.HTTP_403, "the project does not allow this Origin"
+                )
             body = await self._read_body(req)
             events = self._validate(body, batch=batch)
             count = len(events)

@@ -3,7 +3,8 @@
 A preflight (``OPTIONS``) carries no key, so it is answered against the
 allowed origins of all enabled projects together; the ``POST`` that follows
 gets CORS headers only if its own project allows the origin (Fetch standard,
-section 3.2, "CORS protocol").
+section 3.2, "CORS protocol"), and is refused when the project lists origins
+and its own is not among them.
 """
 
 from __future__ import annotations
@@ -35,14 +36,19 @@ async def answer_preflight(
 
 def allow_origin(
     req: falcon.asgi.Request, resp: falcon.asgi.Response, allowed: Collection[str]
-) -> None:
-    """Add CORS headers to an event response if the project allows the origin."""
+) -> bool:
+    """Whether the request's origin may post for a project allowing ``allowed``.
+
+    A request without an Origin header (servers, apps) and a project without
+    origins pass. An allowed origin gets the CORS headers on the answer. The
+    write key is public and ``sendBeacon`` posts without a preflight, so
+    refusing other origins here is what keeps other sites from using the key.
+    """
     origin = req.get_header("Origin")
     if not origin:
-        return
+        return True
     resp.vary = ("Origin",)
-    # TODO: a POST from an origin the project does not allow is still
-    # accepted (write keys are public; only the browser is kept from reading
-    # the answer). Refusing it with 403 would stop other sites using the key.
     if origin in allowed:
         resp.set_header("Access-Control-Allow-Origin", origin)
+        return True
+    return not allowed
