@@ -219,6 +219,22 @@ class Publisher:
             delay_s = min(delay_s * 2, _RECONNECT_MAX_S)
 
     async def _open(self) -> None:
+        try:
+            await self._open_channel()
+        except BaseException:
+            # A connection that timed out half-way would otherwise linger and
+            # report its close later, as if the next connection had closed.
+            self._abandon(self._connection)
+            raise
+
+    @staticmethod
+    def _abandon(connection: AsyncioConnection | None) -> None:
+        if connection is None or connection.is_closed or connection.is_closing:
+            return
+        with contextlib.suppress(pika.exceptions.AMQPError):
+            connection.close()
+
+    async def _open_channel(self) -> None:
         loop = asyncio.get_running_loop()
         opened: asyncio.Future[Any] = loop.create_future()
 
@@ -242,7 +258,9 @@ class Publisher:
         (channel,) = await self._call(
             lambda done: self._connection.channel(on_open_callback=done)  # type: ignore[union-attr]
         )
-        channel.add_on_close_callback(self._on_channel_closed)
+        channel.add_on_close_callback(
+            functools.partial(self._on_channel_closed, self._connection)
+        )
         channel.add_on_return_callback(self._on_return)
         await self._declare(channel)
         await self._call(
@@ -272,12 +290,18 @@ class Publisher:
         start(done)
         return await asyncio.wait_for(future, _DECLARE_TIMEOUT_S)
 
-    def _on_connection_closed(self, _connection: Any, reason: Exception) -> None:
+    def _on_connection_closed(self, connection: Any, reason: Exception) -> None:
+        if connection is not self._connection:
+            return  # an abandoned connection; the current one is fine
         if not self._closing:
             log.warning("RabbitMQ connection closed: %r", reason)
         self._forget_connection(BrokerUnavailable(f"connection closed: {reason!r}"))
 
-    def _on_channel_closed(self, _channel: Any, reason: Exception) -> None:
+    def _on_channel_closed(
+        self, connection: Any, _channel: Any, reason: Exception
+    ) -> None:
+        if connection is not self._connection:
+            return
         if not self._closing:
             log.warning("RabbitMQ channel closed: %r", reason)
         self._forget_connection(BrokerUnavailable(f"channel closed: {reason!r}"))
