@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -201,6 +201,19 @@ class Settings(BaseSettings):
                 if part.strip()
             ]
         return value
+
+    @model_validator(mode="after")
+    def _burst_holds_a_batch(self) -> Settings:
+        # A token is an event and a batch is admitted whole: a batch larger
+        # than the bucket could never pass.
+        if self.rate_limit_events_per_second > 0 and (
+            self.rate_limit_burst < self.max_batch_events
+        ):
+            raise ValueError(
+                f"RATE_LIMIT_BURST ({self.rate_limit_burst}) must be at least "
+                f"MAX_BATCH_EVENTS ({self.max_batch_events})"
+            )
+        return self
 
     def environment(self) -> dict[str, str]:
         """These settings as the environment variables that would produce them.
