@@ -2,7 +2,9 @@
 
 Loads generated events with one INSERT ... SELECT from system.numbers, runs a
 30-day report by date and by pagePath (eventCount, activeUsers, sessions)
-through the report engine, and prints the median latency of several runs. The
+through the report engine, and prints the median latency of several runs,
+once with the settings the engine sends for its server's version
+(``query_settings`` in ga4clone.reports.engines) and once without them. The
 by-date report without FINAL, counting ``uniqExact(event_id)`` instead, is
 timed for comparison.
 
@@ -33,7 +35,7 @@ from typing import Any
 from clickhouse_driver import Client
 
 from ga4clone.migrate import ClickHouseMigrator, parse_version
-from ga4clone.reports.engines import ChdbEngine, DriverEngine, Engine
+from ga4clone.reports.engines import ChdbEngine, DriverEngine, Engine, query_settings
 from ga4clone.reports.query import Query, compile_report
 from ga4clone.reports.request import RunReportRequest
 from ga4clone.reports.runner import run_plan
@@ -128,12 +130,14 @@ def _bench_driver(args: argparse.Namespace) -> None:
     admin.execute(f"CREATE DATABASE {DATABASE}")
     client = Client(args.host, database=DATABASE, send_receive_timeout=600)
     engine = DriverEngine(lambda: Client(args.host, database=DATABASE))
+    plain = DriverEngine(lambda: Client(args.host, database=DATABASE), tuned=False)
     try:
         _migrate(lambda sql: list(client.execute(sql)))
         load_s = _timed(lambda: client.execute(_LOAD, {"events": args.events}))
-        _bench(args, engine, load_s)
+        _bench(args, engine, plain, load_s)
     finally:
         engine.close()
+        plain.close()
         if not args.keep:
             admin.execute(f"DROP DATABASE IF EXISTS {DATABASE}")
         client.disconnect()
@@ -144,11 +148,13 @@ def _bench_chdb(args: argparse.Namespace) -> None:
     with _chdb_session() as session:
 
         def execute(sql: str) -> list[tuple[Any, ...]]:
-            return ChdbEngine(session).execute(Query(sql, {}))
+            text = session.query(sql, "TabSeparated").bytes().decode()
+            return [tuple(line.split("\t")) for line in text.splitlines()]
 
         _migrate(execute)
         load_s = _timed(lambda: session.query(_chdb_load(args.events)))
-        _bench(args, ChdbEngine(session), load_s)
+        plain = ChdbEngine(session, tuned=False)
+        _bench(args, ChdbEngine(session), plain, load_s)
 
 
 @contextmanager
@@ -175,12 +181,16 @@ def _migrate(execute: Callable[[str], list[tuple[Any, ...]]]) -> None:
     ClickHouseMigrator(execute, version).apply(ROOT / "migrations" / "clickhouse")
 
 
-def _bench(args: argparse.Namespace, engine: Engine, load_s: float) -> None:
+def _bench(
+    args: argparse.Namespace, engine: Engine, plain: Engine, load_s: float
+) -> None:
     [(version,)] = engine.execute(Query("SELECT version()", {}))
     [(rows, parts)] = engine.execute(Query(_PARTS, {}))
+    settings = query_settings(parse_version(str(version))) or "none"
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, "
           f"engine {args.engine}, ClickHouse {version}")  # fmt: skip
     print(f"loaded {int(rows):,} events in {load_s:.1f} s ({parts} active parts)")
+    print(f"settings sent for this version: {settings}")
     end = FIRST_DAY + dt.timedelta(days=44)
     start = end - dt.timedelta(days=29)
     for dimension, exact in [
@@ -189,7 +199,7 @@ def _bench(args: argparse.Namespace, engine: Engine, load_s: float) -> None:
         ("date", False),
         ("pagePath", False),
     ]:
-        _bench_report(args, engine, _request(start, end, dimension), exact)
+        _bench_report(args, engine, plain, _request(start, end, dimension), exact)
     query = Query(_WITHOUT_FINAL, {"project": PROJECT, "start": start, "end": end})
     median = _median(lambda: engine.execute(query), args.runs)
     print(f"by date without FINAL (uniqExact(event_id)), one query: median "
@@ -211,21 +221,26 @@ def _request(start: dt.date, end: dt.date, dimension: str) -> RunReportRequest:
 
 
 def _bench_report(
-    args: argparse.Namespace, engine: Engine, request: RunReportRequest, exact: bool
+    args: argparse.Namespace,
+    engine: Engine,
+    plain: Engine,
+    request: RunReportRequest,
+    exact: bool,
 ) -> None:
     today = FIRST_DAY + dt.timedelta(days=44)
     plan = compile_report(request, PROJECT, today, max_rows=100_000, exact_counts=exact)
     answer: dict[str, Any] = {}
 
-    def run() -> None:
-        answer.update(run_plan(engine, plan, "analyticsData#runReport"))
+    def run(on: Engine) -> None:
+        answer.update(run_plan(on, plan, "analyticsData#runReport"))
 
-    median = _median(run, args.runs)
+    median = _median(lambda: run(engine), args.runs)
+    untuned = _median(lambda: run(plain), args.runs)
     counts = "uniqExact" if exact else "uniq"
     dimension = request.dimensions[0].name
     print(f"30-day report by {dimension} ({counts}): median "
-          f"{median * 1000:.0f} ms over {args.runs} runs "
-          f"({answer['rowCount']} rows)")  # fmt: skip
+          f"{median * 1000:.0f} ms with the settings, {untuned * 1000:.0f} ms "
+          f"without, over {args.runs} runs ({answer['rowCount']} rows)")  # fmt: skip
 
 
 def _median(action: Callable[[], Any], runs: int) -> float:

@@ -1,7 +1,8 @@
 """The chart on a real cluster: events reach both stores, and KEDA scales the worker.
 
-The tests run in file order: the pipeline first, on a quiet queue, then the
-flood that makes the worker scale out and back in. Each test posts to a
+The tests run in file order: the chart's own `helm test` hook first, then the
+pipeline on a quiet queue, then the flood that makes the worker scale out and
+back in. Each test posts to a
 project of its own (the ``project`` fixture), with its write key.
 
 TODO: the suite has not yet run on a real cluster (kind cannot run on the
@@ -75,6 +76,15 @@ def _clickhouse_count(clickhouse: ClickHouseClient, project_id: str) -> int:
 def _worker_replicas(cluster: Cluster) -> int:
     result = cluster.kubectl("get", WORKER, "-o", "jsonpath={.spec.replicas}")
     return int(result.stdout or 0)
+
+
+def test_helm_test_posts_an_event_to_a_throwaway_project(release: Cluster) -> None:
+    result = release.helm(
+        "test", "ga4clone", "--namespace", "ga4clone", "--logs", "--timeout", "5m"
+    )
+
+    assert "Created the throwaway project" in result.stdout
+    assert "POST /events answered 202" in result.stdout
 
 
 def test_posted_events_land_in_clickhouse(

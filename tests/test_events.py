@@ -11,6 +11,7 @@ from pydantic import TypeAdapter, ValidationError
 from ga4clone.events import (
     MAX_FUTURE_MS,
     MAX_PAST_MS,
+    MAX_QUEUED_PARAM_STRING_CHARS,
     Event,
     EventMessage,
     describe_errors,
@@ -176,6 +177,26 @@ def test_queued_message_ignores_the_timestamp_window() -> None:
     message = EventMessage.model_validate(body)
 
     assert message.events[0].timestamp == 1
+
+
+@pytest.mark.parametrize(
+    ("chars", "valid"),
+    [(MAX_QUEUED_PARAM_STRING_CHARS, True), (MAX_QUEUED_PARAM_STRING_CHARS + 1, False)],
+)
+def test_queued_message_allows_the_longest_string_an_ingest_path_accepts(
+    chars: int, valid: bool
+) -> None:
+    # /mp/collect lets in GA4's 300-character page_title; the worker must not
+    # dead-letter what an ingest path answered 2xx for.
+    event = make_event(PROJECT, eventId=str(uuid.uuid4()), params={"t": "x" * chars})
+    body = {"receivedAt": 2, "events": [event]}
+
+    if valid:
+        message = EventMessage.model_validate(body)
+        assert message.events[0].params["t"] == "x" * chars
+    else:
+        with pytest.raises(ValidationError):
+            EventMessage.model_validate(body)
 
 
 @pytest.mark.parametrize(

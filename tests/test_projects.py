@@ -10,7 +10,12 @@ from typing import Any
 
 import pytest
 
-from ga4clone.projects import ProjectNotFound, ProjectStore, token_digest
+from ga4clone.projects import (
+    ProjectNotFound,
+    ProjectStore,
+    VerifiedStream,
+    token_digest,
+)
 from ga4clone.settings import Settings
 from tests.conftest import ROOT
 
@@ -93,10 +98,9 @@ def test_stream_secrets_verify_only_for_their_stream(store: ProjectStore) -> Non
 
     stream = store.create_stream(created.id, measurement_id, "WEB")
 
-    assert store.verify_stream_secret(measurement_id, stream.api_secret) == (
-        created.id,
-        stream.id,
-    )
+    assert store.verify_stream_secret(
+        measurement_id, stream.api_secret
+    ) == VerifiedStream(created.id, stream.id, "WEB")
     assert store.verify_stream_secret(measurement_id, "wrong") is None
     assert store.verify_stream_secret("G-OTHER", stream.api_secret) is None
 

@@ -32,6 +32,11 @@ from pydantic import (
 MAX_PARAMS = 25
 MAX_PARAM_KEY_CHARS = 40
 MAX_PARAM_STRING_CHARS = 100
+# A queued string param may be as long as the longest any ingest path lets
+# in: the Measurement Protocol takes GA4's page_title of up to 300 characters
+# (mp/validation.py). The worker decodes with this cap, so nothing an ingest
+# path accepted is dead-lettered for its length.
+MAX_QUEUED_PARAM_STRING_CHARS = 300
 MAX_PAST_MS = 72 * 3600 * 1000
 MAX_FUTURE_MS = 10 * 60 * 1000
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
@@ -39,16 +44,23 @@ _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 ParamValue = str | int | float | bool
 
 
-def _check_param_value(value: Any) -> ParamValue:
-    """Accept a string of at most 100 characters, a finite number or a boolean."""
+def _check_param_value(value: Any, info: ValidationInfo) -> ParamValue:
+    """Accept a string of at most 100 characters, a finite number or a boolean.
+
+    Decoding a queued message (no validation context) allows the longer
+    strings of :data:`MAX_QUEUED_PARAM_STRING_CHARS`.
+    """
     # Dispatch on the exact type: this runs for every parameter of every event,
     # in the API and again in the worker, and isinstance chains cost more.
     kind = type(value)
     if kind is str:
-        if len(value) > MAX_PARAM_STRING_CHARS:
-            raise ValueError(
-                f"string must be at most {MAX_PARAM_STRING_CHARS} characters"
-            )
+        limit = (
+            MAX_PARAM_STRING_CHARS
+            if info.context is not None
+            else MAX_QUEUED_PARAM_STRING_CHARS
+        )
+        if len(value) > limit:
+            raise ValueError(f"string must be at most {limit} characters")
         return cast(str, value)
     if kind is float:
         if not math.isfinite(value):

@@ -89,6 +89,15 @@ class VerifiedKey:
 
 
 @dataclass(frozen=True)
+class VerifiedStream:
+    """The data stream an api_secret belongs to, and the platform it measures."""
+
+    project_id: uuid.UUID
+    stream_id: uuid.UUID
+    platform: Platform
+
+
+@dataclass(frozen=True)
 class CreatedStream:
     """A new data stream with its api_secret in clear, shown once."""
 
@@ -253,11 +262,11 @@ class ProjectStore:
     # stream_secrets.revoked_at is there for it (issue 4 may need it).
     def verify_stream_secret(
         self, measurement_id: str, api_secret: str
-    ) -> tuple[uuid.UUID, uuid.UUID] | None:
-        """``(project_id, stream_id)`` if the secret belongs to the stream."""
+    ) -> VerifiedStream | None:
+        """The stream named ``measurement_id`` if the secret belongs to it."""
         with self._cursor() as cur:
             cur.execute(
-                "SELECT s.project_id, s.id FROM stream_secrets x"
+                "SELECT s.project_id, s.id, s.platform FROM stream_secrets x"
                 " JOIN streams s ON s.id = x.stream_id"
                 " JOIN projects p ON p.id = s.project_id"
                 " WHERE s.measurement_id = %s AND x.secret_hash = %s"
@@ -267,7 +276,7 @@ class ProjectStore:
             row = cur.fetchone()
         if row is None:
             return None
-        return uuid.UUID(str(row[0])), uuid.UUID(str(row[1]))
+        return VerifiedStream(uuid.UUID(str(row[0])), uuid.UUID(str(row[1])), row[2])
 
     # --- rate limits ---------------------------------------------------------------
 

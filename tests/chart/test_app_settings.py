@@ -87,6 +87,7 @@ def test_the_app_accepts_the_rendered_config_map(render: RenderFn, case: str) ->
 def test_non_default_values_reach_the_app_with_their_types(render: RenderFn) -> None:
     settings = _settings(_config(render, case="app-settings"))
 
+    assert settings.max_batch_events == 100
     assert settings.max_json_depth == 16
     assert settings.key_cache_ttl_s == 2.5
     assert settings.rate_limit_events_per_second == 2_500_000

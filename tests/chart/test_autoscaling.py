@@ -17,6 +17,7 @@ from ._helm import (
     name_of,
     render_case,
     run_helm,
+    template_args,
 )
 
 pytestmark = pytest.mark.chart
@@ -145,7 +146,7 @@ def test_worker_mode_hpa_scales_on_the_external_queue_metric(render: RenderFn) -
     assert metric["external"]["metric"]["name"] == "rabbitmq_queue_messages_ready"
     assert metric["external"]["metric"]["selector"]["matchLabels"] == {
         "queue": "ga4clone.events",
-        "vhost": "/",
+        "job": "rabbitmq",
     }
     assert metric["external"]["target"] == {
         "type": "AverageValue",
@@ -197,3 +198,55 @@ def test_a_large_queue_length_target_is_written_as_a_plain_integer(
     hpa = rendered.get("HorizontalPodAutoscaler", name_of("worker"))
 
     assert hpa["spec"]["metrics"][0]["external"]["target"]["averageValue"] == "2000000"
+
+
+@pytest.mark.parametrize(
+    ("assignment", "path"),
+    [
+        ("worker.autoscaling.hpa.metricSelector.vhost=/", "metricSelector/vhost"),
+        ("worker.autoscaling.hpa.metricSelector.job=-rabbitmq", "metricSelector/job"),
+        ("worker.autoscaling.hpa.metricSelector.a b=x", "invalid propertyName 'a b'"),
+        ("worker.autoscaling.hpa.metricSelector.queue=other", "'queue'"),
+    ],
+)
+def test_schema_rejects_a_metric_selector_the_hpa_controller_cannot_parse(
+    helm: Path, assignment: str, path: str
+) -> None:
+    result = run_helm(helm, *template_args(sets=[assignment]))
+
+    assert result.returncode != 0
+    assert path in result.stderr
+
+
+def test_render_fails_in_hpa_mode_when_the_queue_name_is_no_label_value(
+    helm: Path,
+) -> None:
+    sets = ["worker.autoscaling.mode=hpa", "config.rabbitmq.queue=ga4clone/events"]
+
+    result = run_helm(helm, *template_args(sets=sets))
+
+    assert result.returncode != 0
+    assert (
+        'config.rabbitmq.queue ("ga4clone/events") is not a Kubernetes label value'
+        in (result.stderr)
+    )
+
+
+def test_schema_rejects_zero_min_replicas_in_hpa_mode(helm: Path) -> None:
+    sets = ["worker.autoscaling.mode=hpa", "worker.autoscaling.minReplicas=0"]
+
+    result = run_helm(helm, *template_args(sets=sets))
+
+    assert result.returncode != 0
+    assert "/worker/autoscaling/minReplicas" in result.stderr
+
+
+def test_keda_mode_may_scale_the_worker_to_zero(render: RenderFn) -> None:
+    rendered = render(
+        "worker.autoscaling.minReplicas=0", values=("keda",), api_versions=(KEDA_API,)
+    )
+
+    scaled = rendered.get("ScaledObject", name_of("worker"))
+
+    assert scaled["spec"]["minReplicaCount"] == 0
+    assert scaled["spec"]["cooldownPeriod"] == 300

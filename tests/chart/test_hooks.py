@@ -101,13 +101,14 @@ def test_test_pod_is_a_helm_test_hook_that_checks_ready_health_and_posts_an_even
 def test_test_pod_without_a_key_checks_only_ready_and_health_and_says_so(
     render: RenderFn,
 ) -> None:
-    pod = render().get("Pod", name_of("test"))
+    pod = render("tests.createProject=false").get("Pod", name_of("test"))
 
     env = env_of(pod)
     script = container(pod)["args"][0]
 
     assert "API_KEY" not in env
     assert "PROJECT_ID" not in env
+    assert env["CREATE_PROJECT"]["value"] == "false"
     assert "posted no event" in script
     assert "sys.exit(0)" in script
 
@@ -153,6 +154,14 @@ def test_notes_tell_how_to_create_a_project_from_the_api_pod(helm: Path) -> None
     notes = _notes(helm)
 
     assert f"exec deploy/{name_of('api')} -- ga4clone projects create" in notes
+    assert "creates a throwaway project" in notes
+
+
+def test_notes_say_the_test_posts_no_event_without_a_key_or_a_project(
+    helm: Path,
+) -> None:
+    notes = _notes(helm, "tests.createProject=false")
+
     assert "posts no event" in notes
 
 

@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+import base64
+import shutil
+from pathlib import Path
+
 import pytest
 import yaml
 
-from ._helm import CHART_DIR, RELEASE, Manifest, RenderFn
+from ._helm import (
+    CHART_DIR,
+    KEDA_API,
+    RELEASE,
+    Manifest,
+    Rendered,
+    RenderFn,
+    env_of,
+    name_of,
+    run_helm,
+    template_args,
+)
 
 pytestmark = pytest.mark.chart
 
@@ -29,9 +44,25 @@ def test_chart_yaml_declares_each_subchart_as_a_local_conditional_dependency() -
     assert chart["apiVersion"] == "v2"
     assert chart["kubeVersion"] == ">=1.27.0-0"
     for name in _SUBCHARTS:
+        subchart = yaml.safe_load(
+            (CHART_DIR / "charts" / name / "Chart.yaml").read_text()
+        )
         assert dependencies[name]["condition"] == f"{name}.enabled"
-        assert dependencies[name]["repository"] == f"file://charts/{name}"
-        assert (CHART_DIR / "charts" / name / "Chart.yaml").is_file()
+        # No repository: Helm takes a dependency without one from charts/.
+        assert "repository" not in dependencies[name]
+        assert dependencies[name]["version"] == subchart["version"]
+
+
+def test_dependency_build_keeps_one_copy_of_each_subchart(
+    helm: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "ga4clone"
+    shutil.copytree(CHART_DIR, copy)
+
+    result = run_helm(helm, "dependency", "build", str(copy))
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert sorted(p.name for p in (copy / "charts").iterdir()) == sorted(_SUBCHARTS)
 
 
 @pytest.mark.parametrize("name", _SUBCHARTS)
@@ -77,13 +108,130 @@ def test_rabbitmq_runs_the_official_image_with_the_prometheus_plugin(
 
     rabbit = _main_container(statefulset)
 
-    assert rabbit["image"] == "rabbitmq:3.13-management"
+    assert rabbit["image"] == "rabbitmq:4.2-management"
     assert "rabbitmq_prometheus" in config["enabled_plugins"]
     assert config["enabled_plugins"].strip().endswith("].")
     assert "prometheus.tcp.port = 15692" in config["ga4clone.conf"]
     assert {"name": "metrics", "containerPort": 15692} in rabbit["ports"]
     password = _env(statefulset)["RABBITMQ_DEFAULT_PASS"]["valueFrom"]
     assert password["secretKeyRef"]["name"] == f"{RELEASE}-rabbitmq"
+
+
+def _rabbitmq_conf(rendered: Rendered) -> list[str]:
+    config = rendered.get("ConfigMap", f"{RELEASE}-rabbitmq")["data"]
+    return [line.strip() for line in config["ga4clone.conf"].splitlines()]
+
+
+def test_rabbitmq_serves_per_queue_metrics_by_default(render: RenderFn) -> None:
+    conf = _rabbitmq_conf(render())
+
+    assert "prometheus.return_per_object_metrics = true" in conf
+
+
+def test_rabbitmq_per_object_metrics_can_be_turned_off(render: RenderFn) -> None:
+    conf = _rabbitmq_conf(render("rabbitmq.metrics.perObject=false"))
+
+    assert "prometheus.return_per_object_metrics = false" in conf
+
+
+def _amqp_url(rendered: Rendered) -> str:
+    secret = rendered.get("Secret", f"{RELEASE}-rabbitmq")
+    return base64.b64decode(secret["data"]["amqp-url"]).decode()
+
+
+def test_rabbitmq_creates_the_default_vhost_and_names_it_in_the_amqp_url(
+    render: RenderFn,
+) -> None:
+    rendered = render("rabbitmq.auth.password=s3cret")
+
+    assert "default_vhost = /" in _rabbitmq_conf(rendered)
+    assert _amqp_url(rendered).endswith(":5672/%2F")
+
+
+def test_rabbitmq_vhost_set_on_both_sides_reaches_the_broker_the_url_and_the_app(
+    render: RenderFn,
+) -> None:
+    rendered = render(
+        "rabbitmq.vhost=ga4/events",
+        "config.rabbitmq.vhost=ga4/events",
+        "rabbitmq.auth.password=s3cret",
+    )
+
+    data = rendered.get("ConfigMap", f"{RELEASE}-ga4clone")["data"]
+
+    assert "default_vhost = ga4/events" in _rabbitmq_conf(rendered)
+    assert _amqp_url(rendered).endswith(":5672/ga4%2Fevents")
+    assert data["RABBITMQ_VHOST"] == "ga4/events"
+
+
+def test_render_fails_when_the_app_vhost_is_not_the_bundled_brokers(
+    helm: Path,
+) -> None:
+    result = run_helm(helm, *template_args(sets=["config.rabbitmq.vhost=ga4"]))
+
+    assert result.returncode != 0
+    assert 'config.rabbitmq.vhost ("ga4") must equal rabbitmq.vhost ("/")' in (
+        result.stderr
+    )
+
+
+_PORTS = (
+    "rabbitmq.service.amqpPort=5673",
+    "clickhouse.service.nativePort=9440",
+    "clickhouse.service.httpPort=8124",
+    "postgresql.service.port=5433",
+)
+
+
+def test_app_follows_non_default_ports_of_the_bundled_services(
+    render: RenderFn,
+) -> None:
+    rendered = render(*_PORTS)
+
+    data = rendered.get("ConfigMap", f"{RELEASE}-ga4clone")["data"]
+    migrations = env_of(rendered.get("Job", name_of("migrations")))
+
+    assert (data["RABBITMQ_PORT"], data["CLICKHOUSE_PORT"], data["POSTGRES_PORT"]) == (
+        "5673",
+        "9440",
+        "5433",
+    )
+    assert migrations["CLICKHOUSE_PORT"]["value"] == "9440"
+    assert migrations["POSTGRES_PORT"]["value"] == "5433"
+
+
+def test_bundled_servers_listen_on_the_ports_their_services_name(
+    render: RenderFn,
+) -> None:
+    rendered = render(*_PORTS)
+
+    clickhouse_config = rendered.get("ConfigMap", f"{RELEASE}-clickhouse")["data"]
+    clickhouse = _main_container(rendered.get("StatefulSet", f"{RELEASE}-clickhouse"))
+    postgres = rendered.get("StatefulSet", f"{RELEASE}-postgresql")
+
+    assert "listeners.tcp.default = 5673" in _rabbitmq_conf(rendered)
+    assert "<tcp_port>9440</tcp_port>" in clickhouse_config["ga4clone-ports.xml"]
+    assert "<http_port>8124</http_port>" in clickhouse_config["ga4clone-ports.xml"]
+    assert "/etc/clickhouse-server/config.d/ga4clone-ports.xml" in {
+        m["mountPath"] for m in clickhouse["volumeMounts"]
+    }
+    assert _env(postgres)["PGPORT"]["value"] == "5433"
+    assert (
+        "-p 5433" in _main_container(postgres)["readinessProbe"]["exec"]["command"][2]
+    )
+
+
+def test_keda_url_of_the_bundled_broker_follows_its_amqp_port(
+    render: RenderFn,
+) -> None:
+    rendered = render(
+        "rabbitmq.service.amqpPort=5673",
+        "rabbitmq.auth.password=s3cret",
+        values=("keda",),
+        api_versions=(KEDA_API,),
+    )
+
+    assert ".svc:5673/%2F" in _amqp_url(rendered)
 
 
 def test_clickhouse_reads_the_password_from_env_in_users_d(render: RenderFn) -> None:
@@ -95,7 +243,7 @@ def test_clickhouse_reads_the_password_from_env_in_users_d(render: RenderFn) -> 
     mounts = {m["mountPath"] for m in clickhouse["volumeMounts"]}
     env = _env(statefulset)
 
-    assert clickhouse["image"] == "clickhouse/clickhouse-server:24.8"
+    assert clickhouse["image"] == "clickhouse/clickhouse-server:26.8"
     assert (
         '<password from_env="CLICKHOUSE_APP_PASSWORD"/>' in users["ga4clone-users.xml"]
     )

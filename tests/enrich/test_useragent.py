@@ -70,6 +70,69 @@ def test_crawlers_and_http_clients_are_bots(user_agent: str) -> None:
     assert parse_agent(user_agent).is_bot
 
 
+GOOGLEBOT_SMARTPHONE = (
+    "Mozilla/5.0 (Linux; Android 6.0.1; Nexus 5X Build/MMB29P) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36 "
+    "(compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+)
+# Chrome's reduced User-Agent: the Android version and model are frozen ("K").
+REDUCED_ANDROID_PHONE = (
+    "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36"
+)
+REDUCED_ANDROID_TABLET = (
+    "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+)
+OLD_ANDROID = (
+    "Mozilla/5.0 (Linux; U; Android 4.0.3; en-us) AppleWebKit/534.30 "
+    "(KHTML, like Gecko) Version/4.0 Mobile Safari/534.30"
+)
+SAMSUNG = (
+    "Mozilla/5.0 (Linux; Android 13; SM-S918B) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36"
+)
+
+
+@pytest.mark.parametrize(
+    "user_agent",
+    [
+        GOOGLEBOT,
+        BINGBOT,
+        GOOGLEBOT_SMARTPHONE,
+        REDUCED_ANDROID_PHONE,
+        REDUCED_ANDROID_TABLET,
+        OLD_ANDROID,
+    ],
+)
+def test_placeholder_brands_and_models_are_blank(user_agent: str) -> None:
+    agent = parse_agent(user_agent)
+
+    assert (agent.brand, agent.model) == ("", "")
+
+
+def test_a_reduced_android_user_agent_keeps_its_category() -> None:
+    phone, tablet = (
+        parse_agent(REDUCED_ANDROID_PHONE),
+        parse_agent(REDUCED_ANDROID_TABLET),
+    )
+
+    assert (phone.category, tablet.category) == ("mobile", "tablet")
+    assert phone.operating_system == "Android"
+
+
+@pytest.mark.parametrize(
+    ("user_agent", "brand", "model"),
+    [(CHROME_ANDROID, "Google", "Pixel 8"), (SAMSUNG, "Samsung", "SM-S918B")],
+)
+def test_real_makers_and_models_are_kept(
+    user_agent: str, brand: str, model: str
+) -> None:
+    agent = parse_agent(user_agent)
+
+    assert (agent.brand, agent.model) == (brand, model)
+
+
 def test_a_phone_named_like_a_bot_is_not_one() -> None:
     cubot = (
         "Mozilla/5.0 (Linux; Android 10; CUBOT X30 Build/QP1A) AppleWebKit/537.36 "

@@ -13,7 +13,7 @@ import falcon.testing
 import pytest
 
 from ga4clone.migrate import ClickHouseMigrator, clickhouse_client, parse_version
-from ga4clone.reports import Access, register_routes
+from ga4clone.reports import Access, Authorize, register_routes
 from ga4clone.reports.daily import DailyMetricsStore
 from ga4clone.reports.engines import ChdbEngine, DriverEngine, Engine
 from ga4clone.settings import Settings
@@ -104,14 +104,18 @@ def engine(request: pytest.FixtureRequest) -> Engine:
 
 
 def make_client(
-    engine: Engine, daily: DailyMetricsStore | None = None, **options: Any
+    engine: Engine,
+    daily: DailyMetricsStore | None = None,
+    *,
+    check_key: Authorize = authorize,
+    **options: Any,
 ) -> falcon.testing.TestClient:
     """A test client of an app holding only the reports routes."""
     app = falcon.asgi.App()
     register_routes(
         app,
         base_settings(),
-        authorize,
+        check_key,
         engine=engine,
         daily=daily or DailyMetricsStore("dbname=unused"),
         clock=lambda: dataset.NOW,

@@ -2,8 +2,10 @@
 
 The rows carry every column the reports read, so they need no enrichment; a
 share of them is inserted twice (a redelivered batch) to prove reports count
-each event_id once. ``expected`` is an evaluator independent of the SQL: it
-groups the unique events in Python with the definitions of docs/reports.md.
+each event_id once, and crawlers' events are stored flagged ``is_bot`` to
+prove reports leave them out. ``expected`` is an evaluator independent of the
+SQL: it groups the unique events in Python with the definitions of
+docs/reports.md.
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ class Event:
     traffic_source_medium: str
     traffic_source_name: str
     params: dict[str, str | int | float] = field(default_factory=dict)
+    is_bot: bool = False
 
     @property
     def moment(self) -> dt.datetime:
@@ -94,7 +97,19 @@ def generate(seed: int = 7) -> tuple[list[Event], list[Event]]:
             events += _user_events(rng, project, f"{user}.{seed}{user * 7919}")
     events += _recent_events(rng)
     copies = rng.sample(events, len(events) // 20)
-    return events, copies
+    return events + _bot_events(random.Random(seed + 1)), copies
+
+
+def _bot_events(rng: random.Random) -> list[Event]:
+    """Events of crawlers, stored with is_bot = 1 and never counted."""
+    events = []
+    for bot in range(12):
+        events += _user_events(rng, PROJECT, f"bot{bot}")
+    events += [e for e in _recent_events(rng) if rng.random() < 0.3]
+    for event in events:
+        event.is_bot = True
+        event.user_pseudo_id = "bot." + event.user_pseudo_id
+    return events
 
 
 def _user_events(rng: random.Random, project: str, user: str) -> list[Event]:
@@ -210,7 +225,7 @@ _COLUMNS = [
     "device_browser", "device_operating_system", "platform", "traffic_source_source",
     "traffic_source_medium", "traffic_source_name", "`event_params.key`",
     "`event_params.string_value`", "`event_params.int_value`",
-    "`event_params.double_value`",
+    "`event_params.double_value`", "is_bot",
 ]  # fmt: skip
 
 
@@ -232,7 +247,7 @@ def _values(event: Event) -> str:
         event.page_hostname, event.page_referrer, event.geo_country, event.geo_city,
         event.device_category, event.device_browser, event.device_operating_system,
         event.platform, event.traffic_source_source, event.traffic_source_medium,
-        event.traffic_source_name, keys, strings, ints, doubles,
+        event.traffic_source_name, keys, strings, ints, doubles, int(event.is_bot),
     ]  # fmt: skip
     return "(" + ", ".join(_literal(v) for v in fields) + ")"
 
@@ -319,11 +334,13 @@ def expected(
     where: Callable[[Event], bool] = lambda e: True,
     keep_empty_rows: bool = False,
 ) -> list[Row]:
-    """The rows of a one-date-range report on PROJECT, in no particular order."""
+    """The rows of a one-date-range report on PROJECT, bots left out, in no
+    particular order."""
     groups: dict[tuple[str, ...], list[Event]] = defaultdict(list)
     for event in unique(events):
         in_range = start <= event.moment.date() <= end
-        if event.project_id == PROJECT and in_range and where(event):
+        counted = event.project_id == PROJECT and not event.is_bot
+        if counted and in_range and where(event):
             groups[tuple(DIMENSIONS[d](event) for d in dimensions)].append(event)
     rows = []
     for key, group in groups.items():

@@ -7,7 +7,10 @@ from typing import Any
 import falcon.testing
 import pytest
 
+from ga4clone.errors import StoreUnavailable
+from ga4clone.reports import Access
 from ga4clone.reports.query import Query
+from tests.conftest import base_settings
 from tests.reports.conftest import OTHER_SECRET_KEY, SECRET_KEY, WRITE_KEY, make_client
 from tests.reports.dataset import PROJECT
 
@@ -48,6 +51,34 @@ def _post(
 
 def _filter(**spec: Any) -> dict[str, Any]:
     return {"filter": {"fieldName": "pagePath", **spec}}
+
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+# Patterns Python's re compiles and ClickHouse's RE2 refuses.
+_RE2_REFUSES = [
+    ("FULL_REGEXP", r"(a)\1"),
+    ("PARTIAL_REGEXP", r"(?P<x>a)(?P=x)"),
+    ("PARTIAL_REGEXP", r"/products(?=/)"),
+    ("PARTIAL_REGEXP", r"(?<!s)/shoes"),
+    ("FULL_REGEXP", r"(?>/pro)ducts"),
+    ("FULL_REGEXP", r"/pro.*+"),
+    ("FULL_REGEXP", r"/(a)?(?(1)b|c)"),
+    ("PARTIAL_REGEXP", r"(?x) /products"),
+    ("PARTIAL_REGEXP", r"shoes\Z"),
+    ("PARTIAL_REGEXP", r"[\u0041-\u005a]"),
+    ("PARTIAL_REGEXP", r"o{1001}"),
+]
+
+
+def _numeric(value: Any) -> dict[str, Any]:
+    numeric = {"operation": "EQUAL", "value": {"int64Value": value}}
+    return {"filter": {"fieldName": "eventCount", "numericFilter": numeric}}
+
+
+def _between(low: dict[str, Any], high: dict[str, Any]) -> dict[str, Any]:
+    between = {"fromValue": low, "toValue": high}
+    return {"filter": {"fieldName": "eventCount", "betweenFilter": between}}
 
 
 _BAD = [
@@ -105,6 +136,27 @@ _BAD = [
     (_body(metricFilter={"filter": {"fieldName": "sessions", "numericFilter": {
         "operation": "EQUAL", "value": {"int64Value": 1}}}}),
      "metricFilter.filter.fieldName"),
+    *[(_body(dimensionFilter=_filter(stringFilter={"matchType": match_type,
+                                                   "value": pattern})),
+       "dimensionFilter.filter.stringFilter.value")
+      for match_type, pattern in _RE2_REFUSES],
+    (_body(metricFilter=_numeric(INT64_MAX + 1)),
+     "metricFilter.filter.numericFilter.value.int64Value"),
+    (_body(metricFilter=_numeric(str(INT64_MIN - 1))),
+     "metricFilter.filter.numericFilter.value.int64Value"),
+    (_body(metricFilter=_between({"int64Value": INT64_MIN - 1},
+                                 {"int64Value": 0})),
+     "metricFilter.filter.betweenFilter.fromValue.int64Value"),
+    (_body(metricFilter=_between({"int64Value": 0},
+                                 {"int64Value": str(INT64_MAX + 1)})),
+     "metricFilter.filter.betweenFilter.toValue.int64Value"),
+    (_body(metricFilter=_between({"doubleValue": float("inf")},
+                                 {"doubleValue": 1.0})),
+     "metricFilter.filter.betweenFilter.fromValue.doubleValue"),
+    (_body(offset=INT64_MAX + 1), "offset"),
+    (_body(offset=2**64), "offset"),
+    (_body(limit=INT64_MAX + 1), "limit"),
+    (_body(limit=2**64), "limit"),
 ]  # fmt: skip
 
 
@@ -207,3 +259,30 @@ def test_a_body_that_is_not_json_is_refused(client: falcon.testing.TestClient) -
 
     assert result.status_code == 400
     assert result.json["error"]["status"] == "INVALID_ARGUMENT"
+
+
+def _store_down(project_id: str, key: str) -> Access:
+    raise StoreUnavailable("PostgreSQL: connection refused")
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", f"/v1beta/properties/{PROJECT}:runReport"),
+        ("POST", f"/v1beta/properties/{PROJECT}:runRealtimeReport"),
+        ("GET", f"/v1beta/properties/{PROJECT}/metadata"),
+        ("GET", f"/v1/projects/{PROJECT}/metrics/daily"),
+    ],
+)
+def test_a_key_store_outage_is_503_with_retry_after(method: str, path: str) -> None:
+    client = make_client(_NoEngine(), check_key=_store_down)
+
+    result = client.simulate_request(
+        method, path, json=_body(), headers={"X-Api-Key": SECRET_KEY}
+    )
+
+    assert result.status_code == 503
+    assert result.headers["Retry-After"] == str(base_settings().retry_after_seconds)
+    error = result.json["error"]
+    assert (error["code"], error["status"]) == (503, "UNAVAILABLE")
+    assert error["message"]

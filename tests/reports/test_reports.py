@@ -155,7 +155,9 @@ def test_redelivered_events_are_counted_once(
 ) -> None:
     originals, copies = events
     in_range = [
-        e for e in originals if e.project_id == PROJECT and e.moment.date() >= START
+        e
+        for e in originals
+        if e.project_id == PROJECT and e.moment.date() >= START and not e.is_bot
     ]
     copied = [e for e in copies if e in in_range]
 
@@ -183,6 +185,28 @@ def test_another_project_sees_only_its_own_events(
     )
 
     assert rows_of(answer) == [((), (float(len(theirs)),))]
+
+
+def test_bot_events_are_not_counted(
+    client: falcon.testing.TestClient, events: Events
+) -> None:
+    originals, _ = events
+    ours = [e for e in originals if e.project_id == PROJECT]
+    in_range = [e for e in ours if e.moment.date() >= START]
+    recent = [e for e in ours if NOW - dt.timedelta(minutes=30) <= e.moment < NOW]
+    realtime = {"metrics": [{"name": "eventCount"}, {"name": "activeUsers"}]}
+
+    answer = run(client, report([], ["eventCount", "totalUsers"]))
+    live = run(client, realtime, method="runRealtimeReport")
+
+    assert any(e.is_bot for e in in_range), "the dataset must hold bots in range"
+    assert any(e.is_bot for e in recent), "and bots in the last 30 minutes"
+    humans = [e for e in in_range if not e.is_bot]
+    users = {e.user_pseudo_id for e in humans}
+    assert rows_of(answer) == [((), (float(len(humans)), float(len(users))))]
+    live_humans = [e for e in recent if not e.is_bot]
+    live_users = {e.user_pseudo_id for e in live_humans}
+    assert rows_of(live) == [((), (float(len(live_humans)), float(len(live_users))))]
 
 
 # --- filters ------------------------------------------------------------------------
@@ -324,6 +348,42 @@ def test_between_filter_on_a_float_metric_matches_python(
     assert_same_rows(rows_of(answer), wanted)
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+@pytest.mark.parametrize(
+    "metric_filter",
+    [
+        {"numericFilter": {"operation": "GREATER_THAN",
+                           "value": {"int64Value": str(INT64_MIN)}}},
+        {"numericFilter": {"operation": "LESS_THAN_OR_EQUAL",
+                           "value": {"int64Value": INT64_MAX}}},
+        {"betweenFilter": {"fromValue": {"int64Value": INT64_MIN},
+                           "toValue": {"int64Value": str(INT64_MAX)}}},
+    ],
+)  # fmt: skip
+def test_int64_values_at_the_bounds_keep_every_row(
+    client: falcon.testing.TestClient, events: Events, metric_filter: dict[str, Any]
+) -> None:
+    expression = {"filter": {"fieldName": "eventCount", **metric_filter}}
+    body = report(["pagePath"], ["eventCount"], metricFilter=expression)
+
+    answer = run(client, body)
+
+    assert_same_rows(rows_of(answer), expect(events, ["pagePath"], ["eventCount"]))
+
+
+def test_an_offset_at_the_int64_bound_is_past_every_row(
+    client: falcon.testing.TestClient, events: Events
+) -> None:
+    body = report(["pagePath"], ["eventCount"], offset=INT64_MAX, limit=10)
+
+    answer = run(client, body)
+
+    assert answer.get("rows", []) == []
+    assert answer["rowCount"] == len(expect(events, ["pagePath"], ["eventCount"]))
+
+
 def test_and_or_not_groups_nest(
     client: falcon.testing.TestClient, events: Events
 ) -> None:
@@ -443,6 +503,24 @@ def test_totals_minimums_and_maximums_match_python(
     ]
 
 
+@pytest.mark.parametrize("dimensions", [["pagePath"], ["pagePath", "country"]])
+def test_totals_of_session_metrics_count_each_session_once(
+    client: falcon.testing.TestClient, events: Events, dimensions: list[str]
+) -> None:
+    metrics = ["sessions", "engagedSessions", "eventCount", "totalUsers"]
+    body = report(dimensions, metrics, metricAggregations=["TOTAL"])
+
+    answer = run(client, body)
+
+    # GA4 totals are over the whole range, not the sum of the rows: a session
+    # seen on several pages is one session, judged on all its events.
+    [(_, total)] = expect(events, [], metrics)
+    labels = tuple("RESERVED_TOTAL" for _ in dimensions)
+    assert rows_of({"rows": answer["totals"]}) == [(labels, pytest.approx(total))]
+    by_row = sum(r[1][0] for r in expect(events, dimensions, metrics))
+    assert by_row > total[0], "the rows must split sessions for this to test much"
+
+
 @pytest.mark.parametrize("keep_empty_rows", [True, False])
 def test_keep_empty_rows_controls_all_zero_rows(
     client: falcon.testing.TestClient, events: Events, keep_empty_rows: bool
@@ -512,6 +590,35 @@ def test_several_date_ranges_add_a_date_range_dimension(
     ]
 
 
+def test_minimums_and_maximums_come_one_per_date_range(
+    client: falcon.testing.TestClient, events: Events
+) -> None:
+    ranges = [
+        {"startDate": "13daysAgo", "endDate": "7daysAgo", "name": "before"},
+        {"startDate": "6daysAgo", "endDate": "today", "name": "after"},
+    ]
+    body = report(["country"], BASIC_METRICS, metricAggregations=["MINIMUM", "MAXIMUM"])
+    body["dateRanges"] = ranges
+
+    answer = run(client, body)
+
+    originals, copies = events
+    lows, highs = [], []
+    for name, back, until in (("before", 13, 7), ("after", 6, 0)):
+        rows = expected(
+            originals + copies,
+            ["country"],
+            BASIC_METRICS,
+            start=TODAY - dt.timedelta(days=back),
+            end=TODAY - dt.timedelta(days=until),
+        )
+        columns = list(zip(*(r[1] for r in rows), strict=True))
+        lows.append((("RESERVED_MIN", name), tuple(min(c) for c in columns)))
+        highs.append((("RESERVED_MAX", name), tuple(max(c) for c in columns)))
+    assert rows_of({"rows": answer["minimums"]}) == lows
+    assert rows_of({"rows": answer["maximums"]}) == highs
+
+
 # --- realtime and metadata ----------------------------------------------------------
 
 
@@ -524,7 +631,9 @@ def test_realtime_report_counts_the_last_30_minutes(
     recent = [
         e
         for e in dataset.unique(originals + copies)
-        if e.project_id == PROJECT and start_us <= e.event_timestamp < now_us
+        if e.project_id == PROJECT
+        and start_us <= e.event_timestamp < now_us
+        and not e.is_bot
     ]
     by_country: dict[str, list[Event]] = {}
     for event in recent:

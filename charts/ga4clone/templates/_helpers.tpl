@@ -131,15 +131,16 @@ app.kubernetes.io/component: {{ .component }}
 {{/*
 Where RabbitMQ is and where its password lives, as YAML: host, port, user,
 secretName, passwordKey, amqpUrlKey. Bundled names mirror the subchart's
-"<release>-rabbitmq" rule. Takes (dict "ctx" $ "hook" bool): hook objects read
-an inline password from the migrations hook Secret, which exists before them.
+"<release>-rabbitmq" rule, and bundled ports are the subchart's Service port.
+Takes (dict "ctx" $ "hook" bool): hook objects read an inline password from
+the migrations hook Secret, which exists before them.
 */}}
 {{- define "ga4clone.rabbitmq.connection" -}}
 {{- $v := .ctx.Values }}
 {{- if $v.rabbitmq.enabled }}
 {{- $name := default (printf "%s-rabbitmq" .ctx.Release.Name) $v.rabbitmq.fullnameOverride | trunc 63 | trimSuffix "-" }}
 host: {{ $name }}
-port: 5672
+port: {{ $v.rabbitmq.service.amqpPort }}
 user: {{ $v.rabbitmq.auth.username }}
 secretName: {{ default $name $v.rabbitmq.auth.existingSecret }}
 passwordKey: {{ $v.rabbitmq.auth.existingSecretPasswordKey }}
@@ -167,7 +168,7 @@ amqpUrlKey: rabbitmq-amqp-url
 {{- if $v.clickhouse.enabled }}
 {{- $name := default (printf "%s-clickhouse" .ctx.Release.Name) $v.clickhouse.fullnameOverride | trunc 63 | trimSuffix "-" }}
 host: {{ $name }}
-port: 9000
+port: {{ $v.clickhouse.service.nativePort }}
 user: {{ $v.clickhouse.auth.username }}
 secretName: {{ default $name $v.clickhouse.auth.existingSecret }}
 passwordKey: {{ $v.clickhouse.auth.existingSecretPasswordKey }}
@@ -192,7 +193,7 @@ passwordKey: clickhouse-password
 {{- if $v.postgresql.enabled }}
 {{- $name := default (printf "%s-postgresql" .ctx.Release.Name) $v.postgresql.fullnameOverride | trunc 63 | trimSuffix "-" }}
 host: {{ $name }}
-port: 5432
+port: {{ $v.postgresql.service.port }}
 user: {{ $v.postgresql.auth.username }}
 database: {{ $v.postgresql.auth.database }}
 secretName: {{ default $name $v.postgresql.auth.existingSecret }}
@@ -321,6 +322,11 @@ OTEL_TRACES_SAMPLER_ARG: {{ .Values.otel.samplerArg | quote }}
 {{- if or .Values.tests.existingSecret .Values.tests.apiKey }}true{{ end }}
 {{- end }}
 
+{{/* "true" when the `helm test` Pod makes its own throwaway project (no write key is configured). */}}
+{{- define "ga4clone.test.createsProject" -}}
+{{- if and .Values.tests.createProject (not (include "ga4clone.test.hasKey" .)) }}true{{ end }}
+{{- end }}
+
 {{/* Password variables from Secrets; takes (dict "ctx" $ "hook" bool). */}}
 {{- define "ga4clone.secretEnv" -}}
 {{- $names := dict "rabbitmq" "RABBITMQ_PASSWORD" "clickhouse" "CLICKHOUSE_PASSWORD" "postgresql" "POSTGRES_PASSWORD" }}
@@ -416,6 +422,19 @@ exec:
 {{- end }}
 {{- if and .Values.tests.enabled .Values.tests.apiKey (not .Values.tests.existingSecret) (not .Values.tests.projectId) }}
 {{- fail "tests.projectId is required with tests.apiKey: the API refuses an event whose projectId is not the key's project" }}
+{{- end }}
+{{- $rateLimit := .Values.config.rateLimit }}
+{{- if and (gt (float64 $rateLimit.eventsPerSecond) 0.0) (lt (int64 $rateLimit.burst) (int64 .Values.config.maxBatchEvents)) }}
+{{- fail (printf "config.rateLimit.burst (%d) must be at least config.maxBatchEvents (%d): a batch is admitted whole, so a larger one could never pass (the app refuses to start)" (int64 $rateLimit.burst) (int64 .Values.config.maxBatchEvents)) }}
+{{- end }}
+{{- if and .Values.rabbitmq.enabled (ne .Values.config.rabbitmq.vhost .Values.rabbitmq.vhost) }}
+{{- fail (printf "config.rabbitmq.vhost (%q) must equal rabbitmq.vhost (%q): the bundled broker creates only rabbitmq.vhost, and KEDA's AMQP URL names it" .Values.config.rabbitmq.vhost .Values.rabbitmq.vhost) }}
+{{- end }}
+{{- if eq .Values.worker.autoscaling.mode "hpa" }}
+{{- $queue := .Values.config.rabbitmq.queue }}
+{{- if or (gt (len $queue) 63) (not (regexMatch "^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$" $queue)) }}
+{{- fail (printf "config.rabbitmq.queue (%q) is not a Kubernetes label value, so the worker's HPA cannot select it as queue=...: use a name of at most 63 letters, digits, '-', '_' and '.', or autoscaling mode keda" $queue) }}
+{{- end }}
 {{- end }}
 {{- end }}
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ga4clone.enrich.geo import NOWHERE, GeoLookup, Place
-from ga4clone.enrich.pages import Page, parse_page, referrer_host
+from ga4clone.enrich.pages import Page, parse_page, parse_referrer
+from ga4clone.enrich.regions import continent_name, sub_continent_name
 from ga4clone.enrich.sources import Source, classify
 from ga4clone.enrich.useragent import Agent, parse_agent
 from ga4clone.events import Device, Event, EventMessage, UserLocation
@@ -88,7 +89,7 @@ class Enricher:
         params = event.params
         page = parse_page(event.path or _text(params.get("page_location")))
         referrer = event.referrer or _text(params.get("page_referrer"))
-        source = classify(page.tags, referrer_host(referrer), page.hostname)
+        source = classify(page.tags, parse_referrer(referrer), page.hostname)
         return Enriched(page, _text(params.get("page_title")), referrer, source)
 
 
@@ -112,9 +113,12 @@ def _override_agent(agent: Agent, device: Device) -> Agent:
 
 
 def _override_place(place: Place, location: UserLocation) -> Place:
+    # The sender's M49 codes are stored as the names the geo database gives.
+    continent = continent_name(location.continent_id or "")
+    sub_continent = sub_continent_name(location.subcontinent_id or "")
     return Place(
-        continent=location.continent_id or place.continent,
-        sub_continent=location.subcontinent_id or place.sub_continent,
+        continent=continent or place.continent,
+        sub_continent=sub_continent or place.sub_continent,
         country=location.country_id or place.country,
         region=location.region_id or place.region,
         city=location.city or place.city,

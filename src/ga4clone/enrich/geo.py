@@ -17,6 +17,8 @@ from typing import Any
 
 import maxminddb
 
+from ga4clone.enrich.regions import MAXMIND_CONTINENTS
+
 log = logging.getLogger(__name__)
 
 _CACHED_ADDRESSES = 16_384
@@ -24,7 +26,7 @@ _CACHED_ADDRESSES = 16_384
 
 @dataclass(frozen=True, slots=True)
 class Place:
-    """Where an address is: ISO and UN M49 codes, an English city name."""
+    """Where an address is: GA4's continent names, ISO codes, an English city."""
 
     continent: str = ""
     sub_continent: str = ""
@@ -64,7 +66,7 @@ def _to_place(record: dict[str, Any]) -> Place:
     subdivisions = record.get("subdivisions") or [{}]
     region = subdivisions[0].get("iso_code", "") if subdivisions else ""
     return Place(
-        continent=_code(record, "continent", "code"),
+        continent=MAXMIND_CONTINENTS.get(_code(record, "continent", "code"), ""),
         # TODO: MaxMind has no sub-continent; a country -> UN M49 table would.
         sub_continent="",
         country=country,

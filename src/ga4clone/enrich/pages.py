@@ -4,6 +4,10 @@
 parameters and advertising click ids are picked out for the
 ``collected_traffic_source_*`` columns. A location may be a bare path (what
 ``/events`` SDKs send as ``path``), which has no hostname.
+
+A referrer is a web page, or an Android app: Android names the app that
+opened a link as ``android-app://<package name>`` (``Intent.EXTRA_REFERRER``),
+and a package name (``com.google.android.gm``) must not be read as a host.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
 
 _CACHED_PAGES = 8192
+_APP_SCHEME = "android-app"
 _UTM_KEYS = (
     "utm_id",
     "utm_campaign",
@@ -64,10 +69,27 @@ def _tags(query: str) -> dict[str, str]:
     return tags or _NO_CAMPAIGN
 
 
+@dataclass(frozen=True, slots=True)
+class Referrer:
+    """Where a visit came from: a web host, or an Android app's package."""
+
+    host: str = ""
+    app: str = ""
+
+
+_NO_REFERRER = Referrer()
+
+
 @functools.lru_cache(maxsize=_CACHED_PAGES)
-def referrer_host(referrer: str) -> str:
-    """The lower-case hostname of a referrer URL; empty when it has none."""
+def parse_referrer(referrer: str) -> Referrer:
+    """The lower-case hostname (or app package) of a referrer URL."""
+    if not referrer:
+        return _NO_REFERRER
     try:
-        return (urlsplit(referrer).hostname or "") if referrer else ""
+        parts = urlsplit(referrer)
+        host = parts.hostname or ""
     except ValueError:
-        return ""
+        return _NO_REFERRER
+    if parts.scheme == _APP_SCHEME:
+        return Referrer(app=host)
+    return Referrer(host=host)

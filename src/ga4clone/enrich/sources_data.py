@@ -1,11 +1,13 @@
 """The rule table that names a referrer's source and medium.
 
-Each entry maps a hostname (or a parent domain of it) to the source name and
-medium GA4 would report. Hosts are matched from the most specific suffix up,
-so ``mail.google.com`` (email) wins over the search engine rule for Google.
-Search engines with many country domains (google.de, google.co.uk) are also
-matched by :data:`SEARCH_BRANDS`, the label before their public suffix. See
-docs/enrichment.md for the order in which the rules apply.
+:data:`DOMAINS` maps a hostname (or a parent domain of it) to the source name
+and medium GA4 would report. Hosts are matched from the most specific suffix
+up, so ``mail.google.com`` (email) wins over the search engine rule for
+Google. Search engines with many country domains (google.de, google.co.uk)
+are matched by :data:`SEARCH_BRANDS`: the brand label, followed by nothing but
+a country or ``com`` suffix (see ``sources.py``). :data:`APPS` names the
+Android apps a referrer can be. See docs/enrichment.md for the order in which
+the rules apply.
 """
 
 from __future__ import annotations
@@ -67,12 +69,31 @@ DOMAINS: dict[str, tuple[str, str]] = {
     "perplexity.ai": ("perplexity", ORGANIC),
 }
 
-# Second-level label of a search engine's many country domains -> source.
+# Brand label of a search engine's many country domains -> source.
 SEARCH_BRANDS: dict[str, str] = {
     "google": "google",
     "bing": "bing",
     "yahoo": "yahoo",
     "yandex": "yandex",
+}
+
+# Android package (an android-app:// referrer) -> (source, medium). Any
+# other app is a referral named by its package.
+APPS: dict[str, tuple[str, str]] = {
+    "com.google.android.gm": ("gmail", EMAIL),
+    "com.microsoft.office.outlook": ("outlook", EMAIL),
+    "com.yahoo.mobile.client.android.mail": ("yahoo mail", EMAIL),
+    "com.google.android.googlequicksearchbox": ("google", ORGANIC),
+    "com.facebook.katana": ("facebook", SOCIAL),
+    "com.facebook.orca": ("facebook", SOCIAL),
+    "com.instagram.android": ("instagram", SOCIAL),
+    "com.twitter.android": ("twitter", SOCIAL),
+    "com.linkedin.android": ("linkedin", SOCIAL),
+    "com.reddit.frontpage": ("reddit", SOCIAL),
+    "com.pinterest": ("pinterest", SOCIAL),
+    "com.google.android.youtube": ("youtube", SOCIAL),
+    "com.whatsapp": ("whatsapp", SOCIAL),
+    "org.telegram.messenger": ("telegram", SOCIAL),
 }
 
 # Click id -> (source, medium) when the URL carries no UTM source. An fbclid

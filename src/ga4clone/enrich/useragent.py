@@ -34,6 +34,12 @@ _SMART_TV = re.compile(
 _TABLET_DEVICES = frozenset({"iPad", "Kindle", "Kindle Fire"})
 _MOBILE_OS = frozenset({"iOS", "Android", "Windows Phone", "KaiOS", "BlackBerry OS"})
 _OTHER = "Other"
+# ua-parser's stand-in brands, not makers: with them the model is a stand-in
+# too ("Desktop", "Smartphone", "Tablet", or the "K" of Chrome's reduced
+# Android User-Agent). Both are blanked, as "Other" is.
+_PLACEHOLDER_BRANDS = frozenset(
+    {"Spider", "Generic", "Generic_Android", "Generic_Android_Tablet"}
+)
 _CACHED_AGENTS = 8192
 
 
@@ -61,16 +67,24 @@ def parse_agent(user_agent: str) -> Agent:
     device_family = device.family if device else _OTHER
     is_bot = device_family == "Spider" or BOT_PATTERN.search(user_agent) is not None
     os_family = os.family if os else ""
+    brand, model = _brand_and_model(device)
     return Agent(
         browser=_named(browser.family if browser else ""),
         browser_version=_version(browser.major, browser.minor) if browser else "",
         operating_system=_named(os_family),
         operating_system_version=_version(os.major, os.minor) if os else "",
         category=_category(user_agent, device_family, os_family, is_bot=is_bot),
-        brand=_named(device.brand or "") if device else "",
-        model=_named(device.model or "") if device else "",
+        brand=brand,
+        model=model,
         is_bot=is_bot,
     )
+
+
+def _brand_and_model(device: ua_parser.Device | None) -> tuple[str, str]:
+    """The device's maker and model; empty for ua-parser's stand-ins."""
+    if device is None or device.brand in _PLACEHOLDER_BRANDS:
+        return "", ""
+    return _named(device.brand or ""), _named(device.model or "")
 
 
 def _named(name: str) -> str:

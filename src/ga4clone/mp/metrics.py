@@ -1,19 +1,48 @@
-"""The Measurement Protocol's own metric: events dropped, by validation code."""
+"""What ``/mp/collect`` counts: events accepted, refused and dropped as invalid.
+
+Accepted and refused events go to the families ``/events`` updates
+(``ga4clone_events_accepted_total``, ``ga4clone_events_rejected_total{reason}``,
+with its reason words); events dropped one by one as invalid, which GA4
+answers 2xx for, to the Measurement Protocol's own
+``ga4clone_mp_events_dropped_total{reason}``, by validation code.
+"""
 
 from __future__ import annotations
 
 from collections import Counter as Tally
 
+import falcon
 from prometheus_client import Counter
+
+from ga4clone.telemetry import record_accepted, record_rejected
 
 EVENTS_DROPPED = Counter(
     "ga4clone_mp_events_dropped_total",
     "Measurement Protocol events dropped as invalid, by validation code.",
     ["reason"],
 )
+# TODO: the same table as api/app.py's _REJECT_REASONS, copied because that
+# one is private; one shared table in ga4clone.telemetry would keep the two
+# ingest paths from drifting apart.
+_REJECT_REASONS = {
+    falcon.HTTP_400: "invalid",
+    falcon.HTTP_401: "unauthorized",
+    falcon.HTTP_403: "forbidden",
+    falcon.HTTP_413: "too_large",
+    falcon.HTTP_415: "unsupported_media_type",
+    falcon.HTTP_429: "rate_limited",
+    falcon.HTTP_503: "unavailable",
+}
+
+__all__ = ["record_accepted", "record_dropped", "record_refused"]
 
 
 def record_dropped(dropped: Tally[str]) -> None:
     """Count dropped events; the reasons are GA4's few validation codes."""
     for reason, events in dropped.items():
         EVENTS_DROPPED.labels(reason).inc(events)
+
+
+def record_refused(status: str, events: int) -> None:
+    """Count the events of a request answered with an error ``status``."""
+    record_rejected(_REJECT_REASONS.get(status, "other"), events)

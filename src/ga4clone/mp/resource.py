@@ -2,15 +2,23 @@
 
 A web stream is named by ``measurement_id`` and a Firebase app stream by
 ``firebase_app_id``, each with the stream's ``api_secret``, all in the query.
+The stream's stored platform says which of the two names it: WEB streams
+take ``measurement_id``, IOS and ANDROID streams ``firebase_app_id``, and the
+events are stored with that platform.
 
 ``/mp/collect`` answers 204 for any well-formed request, as GA4 answers 2xx,
 even when some (or all) of its events were invalid: those are dropped and
-counted in ``ga4clone_mp_events_dropped_total{reason}``. It departs from GA4
-in three places, on purpose:
+counted in ``ga4clone_mp_events_dropped_total{reason}``; queued events count
+in ``ga4clone_events_accepted_total`` and refused requests in
+``ga4clone_events_rejected_total{reason}``, as on ``/events``. It departs from
+GA4 in four places, on purpose:
 
 * an unknown or missing api_secret is answered 401, not 2xx: GA4 hides it
   from guessers, but for a self-hosted pipeline a silently lost stream is the
   worse failure, and a wrong secret is the commonest set-up mistake;
+* a secret sent with the other kind of stream name (a web stream's
+  measurement id as ``firebase_app_id``, or the reverse) is answered 400,
+  since the body's identity field (client_id or app_instance_id) follows it;
 * a body that is not a JSON object is answered 400, and one of 130 kB or
   more 413, rather than dropped in silence;
 * the answer waits for RabbitMQ's confirm: 503 with Retry-After when the
@@ -38,8 +46,9 @@ from ga4clone.api.ratelimit import RateLimiter, retry_after_header
 from ga4clone.errors import BrokerUnavailable, PublishNotConfirmed, StoreUnavailable
 from ga4clone.events import Event, EventMessage
 from ga4clone.mp import validation
-from ga4clone.mp.metrics import record_dropped
-from ga4clone.mp.streams import Stream, StreamCache
+from ga4clone.mp.metrics import record_accepted, record_dropped, record_refused
+from ga4clone.mp.streams import StreamCache
+from ga4clone.projects import VerifiedStream
 from ga4clone.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -48,6 +57,8 @@ MP_ENDPOINT = "mp"
 # GA4's export leaves a dimension it does not know as "(not set)"; an MP event
 # without a session_id param has no session.
 NO_SESSION = "(not set)"
+# Firebase app streams; every other stream is a web stream.
+APP_PLATFORMS = frozenset({"IOS", "ANDROID"})
 
 
 class _Refused(Exception):
@@ -74,15 +85,6 @@ def stream_name(req: falcon.asgi.Request) -> tuple[str, bool] | None:
         return str(app_id), True
     measurement_id = req.get_param("measurement_id")
     return (str(measurement_id), False) if measurement_id else None
-
-
-def platform_of(name: str, *, app: bool) -> str:
-    """GA4's platform: WEB, or ANDROID / IOS read from a Firebase app id."""
-    # A Firebase app id reads "1:<project number>:<android|ios>:<hex>".
-    if not app:
-        return "WEB"
-    parts = name.split(":")
-    return parts[2].upper() if len(parts) == 4 else "APP"
 
 
 async def read_body(req: falcon.asgi.Request) -> dict[str, Any]:
@@ -120,25 +122,29 @@ class CollectResource:
     async def on_post(
         self, req: falcon.asgi.Request, resp: falcon.asgi.Response
     ) -> None:
+        # Until the body is validated, a refused request counts as one event.
+        count = 1
         try:
-            (name, app), stream = await self._verify(req)
+            stream, app = await self._verify(req)
             body = await read_body(req)
             checked = validation.check(body, app=app, now_us=_now_us())
             record_dropped(checked.dropped)
+            count = len(checked.events)
             if checked.events:
-                message = _wrap(req, checked, stream, platform_of(name, app=app))
-                await self._limit(stream, len(message.events))
+                message = _wrap(req, checked, stream)
+                await self._limit(stream, count)
                 await self._publish(message)
         except _Refused as refused:
             for name, value in refused.headers.items():
                 resp.set_header(name, value)
             _reply(resp, refused.status, {"error": str(refused)})
+            record_refused(refused.status, count)
             return
+        record_accepted(count)
         resp.status = falcon.HTTP_204
 
-    async def _verify(
-        self, req: falcon.asgi.Request
-    ) -> tuple[tuple[str, bool], Stream]:
+    async def _verify(self, req: falcon.asgi.Request) -> tuple[VerifiedStream, bool]:
+        """The stream the request names, and whether it is named as an app's."""
         named = stream_name(req)
         secret = req.get_param("api_secret")
         if named is None or not secret:
@@ -155,9 +161,10 @@ class CollectResource:
             raise _Refused(
                 falcon.HTTP_401, "the api_secret is not valid for the stream"
             )
-        return named, stream
+        _require_kind(stream, named[0], app=named[1])
+        return stream, named[1]
 
-    async def _limit(self, stream: Stream, events: int) -> None:
+    async def _limit(self, stream: VerifiedStream, events: int) -> None:
         wait_s = await self._limiter.admit(stream.project_id, events)
         if wait_s is not None:
             raise _Refused(
@@ -184,8 +191,20 @@ class CollectResource:
         )
 
 
+def _require_kind(stream: VerifiedStream, name: str, *, app: bool) -> None:
+    """Refuse (400) a stream named by the other kind's query parameter."""
+    if app == (stream.platform in APP_PLATFORMS):
+        return
+    given = "firebase_app_id" if app else "measurement_id"
+    needed = "measurement_id" if app else "firebase_app_id"
+    raise _Refused(
+        falcon.HTTP_400,
+        f"{name!r} is a {stream.platform} stream: send it as {needed}, not {given}",
+    )
+
+
 def _wrap(
-    req: falcon.asgi.Request, checked: validation.Checked, stream: Stream, platform: str
+    req: falcon.asgi.Request, checked: validation.Checked, stream: VerifiedStream
 ) -> EventMessage:
     """The queued envelope of a request's valid events."""
     events = [_event(event, checked, stream) for event in checked.events]
@@ -197,7 +216,7 @@ def _wrap(
         events=events,
         ingest_endpoint=MP_ENDPOINT,
         stream_id=str(stream.stream_id),
-        platform=platform,
+        platform=stream.platform,
         user_id=checked.user_id,
         user_properties=checked.user_properties,
         user_properties_micros=checked.timestamp_micros,
@@ -209,9 +228,8 @@ def _wrap(
 
 
 def _event(
-    event: validation.MpEvent, checked: validation.Checked, stream: Stream
+    event: validation.MpEvent, checked: validation.Checked, stream: VerifiedStream
 ) -> Event:
-    session = event.params.get("session_id")
     return Event.model_construct(
         project_id=stream.project_id,
         event_id=uuid.uuid4(),
@@ -219,13 +237,27 @@ def _event(
         timestamp=event.timestamp_micros // 1000,
         timestamp_micros=event.timestamp_micros,
         client_id=checked.client_id,
-        session_id=str(session) if session not in (None, "") else NO_SESSION,
+        session_id=session_text(event.params.get("session_id")),
         path=event.page_location or None,
         referrer=event.page_referrer or None,
         sdk_name=None,
         sdk_version=None,
         params=event.params,
     )
+
+
+def session_text(value: validation.Scalar | None) -> str:
+    """The session_id param as the stored session id; NO_SESSION without one.
+
+    JSON has one number type (RFC 8259, section 6, gives ``1.0`` and ``1`` no
+    different meaning), so a whole float is the session ``"1"``, not ``"1.0"``.
+    A boolean or an empty string names no session.
+    """
+    if value is None or isinstance(value, bool):
+        return NO_SESSION
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    return str(value) or NO_SESSION
 
 
 class DebugResource:

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from dataclasses import dataclass
 
 from ga4clone.api.blocking import Offload
 from ga4clone.errors import StoreUnavailable
-from ga4clone.projects import ProjectStore, token_digest
+from ga4clone.projects import ProjectStore, VerifiedStream, token_digest
 
 log = logging.getLogger(__name__)
 
@@ -23,16 +22,8 @@ _MAX_CACHED_STREAMS = 10_000
 
 
 @dataclass(frozen=True)
-class Stream:
-    """A verified data stream."""
-
-    project_id: uuid.UUID
-    stream_id: uuid.UUID
-
-
-@dataclass(frozen=True)
 class _Entry:
-    stream: Stream | None
+    stream: VerifiedStream | None
     expires_at: float
 
 
@@ -45,7 +36,9 @@ class StreamCache:
         self._ttl_s = ttl_s
         self._entries: dict[tuple[str, bytes], _Entry] = {}
 
-    async def verify(self, measurement_id: str, api_secret: str) -> Stream | None:
+    async def verify(
+        self, measurement_id: str, api_secret: str
+    ) -> VerifiedStream | None:
         """The stream the secret belongs to, or None.
 
         Raises:
@@ -64,9 +57,8 @@ class StreamCache:
                 raise
             log.warning("PostgreSQL unreachable; using an expired stream entry")
             return entry.stream
-        stream = Stream(*found) if found is not None else None
         if len(self._entries) >= _MAX_CACHED_STREAMS:
             # Guessed secrets must not grow the cache without bound.
             self._entries.clear()
-        self._entries[key] = _Entry(stream, time.monotonic() + self._ttl_s)
-        return stream
+        self._entries[key] = _Entry(found, time.monotonic() + self._ttl_s)
+        return found

@@ -6,6 +6,12 @@ codes (what ``/debug/mp/collect`` answers). An invalid event is dropped alone;
 an invalid request-level identity (client id, app instance id, user id,
 timestamp) or too many events drop the whole request; an invalid user
 property, consent, location or device field is dropped alone.
+
+A param value is a string, number or boolean of at most 100 characters,
+except GA4's page params ("Event collection limits"): ``page_title`` up to
+300, ``page_referrer`` 420 and ``page_location`` 1000, and those three must be
+strings. ``page_location`` and ``page_referrer`` leave the params to travel as
+the event's path and referrer; ``page_title`` stays a param.
 """
 
 from __future__ import annotations
@@ -30,10 +36,11 @@ MAX_PARAM_VALUE_CHARS = 100
 MAX_USER_PROPERTY_VALUE_CHARS = 36
 MAX_ID_CHARS = 256
 MAX_FIELD_CHARS = 100
-# TODO: GA4 allows page_title 300 characters; it stays a param, capped at 100.
-# GA4's own limits for these two, which travel outside the params (as the
-# event's path and referrer), so the 100-character cap does not bind them.
-PAGE_PARAM_CHARS = {"page_location": 1000, "page_referrer": 420}
+# The worker decodes queued params with events.MAX_QUEUED_PARAM_STRING_CHARS,
+# which must stay at least the longest of these that stays a param.
+PAGE_PARAM_CHARS = {"page_title": 300, "page_referrer": 420, "page_location": 1000}
+# The page params that travel as the event's path and referrer.
+_LIFTED_PARAMS = ("page_location", "page_referrer")
 _INT64 = 2**63
 
 VALUE_INVALID = "VALUE_INVALID"
@@ -241,6 +248,10 @@ def _name_problem(
     """(code, description) of what is wrong with a name; None if nothing."""
     if not isinstance(name, str) or not name:
         return NAME_INVALID, "a name must be a non-empty string"
+    # GA4's validation server answers "_badEventName" with NAME_INVALID (a
+    # name must start with a letter), though "_" is also a reserved prefix.
+    if not name[0].isascii() or not name[0].isalpha():
+        return NAME_INVALID, "a name must start with a letter"
     if name in reserved or name.startswith(prefixes):
         return NAME_RESERVED, f"{name!r} is reserved"
     if len(name) > max_chars:
@@ -320,12 +331,21 @@ def _params(raw: Any, path: str, event: MpEvent) -> None:
             # TODO: ecommerce items are accepted and not stored; an items
             # table (GA4's export has an items record) would keep them.
             continue
-        limit = PAGE_PARAM_CHARS.get(key, MAX_PARAM_VALUE_CHARS)
-        scalar = _scalar(value, f"{path}.{key}", limit)
-        if key in PAGE_PARAM_CHARS and isinstance(scalar, str):
+        scalar = _param_value(key, value, f"{path}.{key}")
+        if key in _LIFTED_PARAMS:
             setattr(event, key, scalar)
         else:
             event.params[key] = scalar
+
+
+def _param_value(key: str, value: Any, path: str) -> Scalar:
+    """A param's value within its limit; page params must be strings."""
+    limit = PAGE_PARAM_CHARS.get(key)
+    if limit is None:
+        return _scalar(value, path, MAX_PARAM_VALUE_CHARS)
+    if type(value) is not str:
+        raise _Invalid(path, f"{key} must be a string", VALUE_INVALID)
+    return _scalar(value, path, limit)
 
 
 def _user_properties(raw: Any, checked: Checked) -> dict[str, Scalar]:

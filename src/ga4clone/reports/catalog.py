@@ -280,7 +280,8 @@ _METRICS = [
         "Engaged sessions",
         "Sessions with a session_engaged = 1 parameter, or at least 10 s of "
         "engagement_time_msec, or at least 2 page_view/screen_view events; a "
-        "session is judged on its events within the report row.",
+        "session is judged on its events within the report row (in totals, on "
+        "all its events of the date range).",
         MetricType.INTEGER,
         "",
         f"countIf({_ENGAGED})",

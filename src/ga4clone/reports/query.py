@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 from ga4clone.reports import catalog
 from ga4clone.reports.catalog import Dimension, Metric
 from ga4clone.reports.errors import InvalidArgument
+from ga4clone.reports.re2 import re2_refusal
 from ga4clone.reports.request import (
     DateRange,
     FilterExpression,
@@ -345,62 +347,73 @@ class _Builder:
             f", {self._binder.bind(self._limit, 'UInt64')}"
         )
         aggregations = self._aggregations()
-        extremes = [f"min(m{i}), max(m{i})" for i in range(len(self._metrics))]
-        summary_sql = f"SELECT count(), {', '.join(extremes)} FROM ({grouped})"
+        totals = self._totals() if "TOTAL" in aggregations else None
         return ReportPlan(
             dimensions=self._dimensions,
             metrics=self._metrics,
             rows=Query(rows_sql, self._binder.values),
-            summary=Query(summary_sql, self._binder.values),
-            totals=self._totals(source) if "TOTAL" in aggregations else None,
+            summary=self._summary(grouped),
+            totals=totals,
             aggregations=aggregations,
             range_names=[p.name for p in self._periods],
             offset=offset,
             limit=self._limit,
         )
 
-    def _source(self) -> str:
-        """Rows of event facts (or session facts) of every period, unioned."""
+    def _source(self, *, split: bool = True) -> str:
+        """Rows of event facts (or session facts) of every period, unioned.
+
+        ``split=False`` leaves out the dimensions: a session is then one row
+        per period, judged on all its events, as totals need.
+        """
         # PERF: on 18.16 FINAL costs ~0.7 s per 4.5M events and uniqExact over
         # 100k+ users another ~1.2 s (bench/reports.py): a 30-day report takes
         # 2.8 s. Daily pre-aggregates (AggregatingMergeTree of uniqState per
         # day and dimension) or reading without FINAL once parts are merged
         # would bring it under 1 s.
-        # TODO: engagedSessions judges a session on its events in the row only;
-        # a join with per-session flags over the whole range would fix it.
-        where = f"project_id = {self._project}"
-        dimension_filter = self._request.dimension_filter
-        if dimension_filter is not None:
-            filter_sql = self._filter(dimension_filter, "dimensionFilter", "dimension")
-            where += f" AND ({filter_sql})"
+        # TODO: in the rows, engagedSessions judges a session on its events in
+        # the row only (totals judge it on all); a join with per-session flags
+        # over the whole range would fix it.
+        dimensions = self._split_dimensions() if split else []
         columns = [
-            f"{self._dimension(name, '').sql} AS d{i}"
-            for i, name in enumerate(self._dimensions)
-            if name != catalog.DATE_RANGE
+            f"{self._dimension(self._dimensions[i], '').sql} AS d{i}"
+            for i in dimensions
         ]
         columns += [
             f"{sql} AS {name}"
             for name, sql in catalog.EVENT_FACTS.items()
             if self._sessions or self._needs_fact(name)
         ]
-        selects = [
+        where = self._where()
+        source = " UNION ALL ".join(
             f"SELECT {', '.join([self._label(period), *columns])} FROM events FINAL "
             f"WHERE {where} AND {period.condition}"
             for period in self._periods
-        ]
-        source = " UNION ALL ".join(selects)
+        )
         if not self._sessions:
             return source
-        keys = ["date_range"]
-        keys += [
-            f"d{i}" for i, n in enumerate(self._dimensions) if n != catalog.DATE_RANGE
-        ]
-        keys += ["_user", "_session"]
+        keys = ["date_range", *(f"d{i}" for i in dimensions), "_user", "_session"]
         facts = [f"{sql} AS {name}" for name, sql in catalog.SESSION_FACTS.items()]
         return (
             f"SELECT {', '.join(keys + facts)} FROM ({source}) "
             f"GROUP BY {', '.join(keys)}"
         )
+
+    def _where(self) -> str:
+        """What every period's events must match: project, humans, filter."""
+        # Bots are stored, flagged, and counted nowhere (nor in daily_metrics).
+        where = f"project_id = {self._project} AND is_bot = 0"
+        dimension_filter = self._request.dimension_filter
+        if dimension_filter is not None:
+            filter_sql = self._filter(dimension_filter, "dimensionFilter", "dimension")
+            where += f" AND ({filter_sql})"
+        return where
+
+    def _split_dimensions(self) -> list[int]:
+        """The indexes of the dimensions that come from the events' columns."""
+        return [
+            i for i, name in enumerate(self._dimensions) if name != catalog.DATE_RANGE
+        ]
 
     def _label(self, period: _Period) -> str:
         return f"{self._binder.bind(period.name, 'String')} AS date_range"
@@ -426,12 +439,31 @@ class _Builder:
             sql += " HAVING " + " AND ".join(f"({h})" for h in having)
         return sql
 
-    def _totals(self, source: str) -> Query:
+    def _totals(self) -> Query:
+        """Each period's metrics over all its events, as GA4 totals them.
+
+        The dimension filter applies, the split by dimensions does not: a
+        session on three pages is one session of the total, not three.
+        """
         metrics = [self._metric_sql(m) for m in self._metrics]
         sql = (
-            f"SELECT date_range, {', '.join(metrics)} FROM ({source}) "
-            "GROUP BY date_range ORDER BY date_range"
+            f"SELECT date_range, {', '.join(metrics)} FROM "
+            f"({self._source(split=False)}) GROUP BY date_range ORDER BY date_range"
         )
+        return Query(sql, self._binder.values)
+
+    def _summary(self, grouped: str) -> Query:
+        """(period or '', rows, min and max of each metric) of the grouped rows.
+
+        With several periods GA4 gives the extremes of each one, so the rows
+        are grouped by the dateRange column that the report then carries.
+        """
+        extremes = [f"min(m{i}), max(m{i})" for i in range(len(self._metrics))]
+        by_period = catalog.DATE_RANGE in self._dimensions
+        label = "date_range" if by_period else "''"
+        sql = f"SELECT {label}, count(), {', '.join(extremes)} FROM ({grouped})"
+        if by_period:
+            sql += " GROUP BY date_range"
         return Query(sql, self._binder.values)
 
     def _order_by(self) -> str:
@@ -610,10 +642,17 @@ _STRING_MATCHES = {
 
 
 def _check_regexp(value: str, path: str) -> None:
-    # TODO: ClickHouse matches with RE2, whose syntax is close to but not the
-    # same as Python's; a pattern both reject is caught here, others reach the
-    # engine. Compiling with the re2 bindings would make this exact.
+    # TODO: a pattern whose compiled program exceeds RE2's memory budget, such
+    # as (a{1000}){1000}, passes both checks and is refused by the engine (a
+    # 503); compiling with the re2 bindings would catch it here too.
     try:
-        re.compile(value)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # "nested set" hints
+            re.compile(value)
     except re.error as exc:
         raise InvalidArgument(path, f"not a valid regular expression: {exc}") from exc
+    refusal = re2_refusal(value)
+    if refusal is not None:
+        raise InvalidArgument(
+            path, f"uses {refusal}, which ClickHouse's RE2 engine does not support"
+        )

@@ -6,7 +6,7 @@ path of the offending field, when a request is compiled into a query.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
@@ -14,6 +14,13 @@ from pydantic.alias_generators import to_camel
 from ga4clone.reports.errors import InvalidArgument
 
 _Model = TypeVar("_Model", bound=BaseModel)
+
+# GA4 declares these fields int64 (sent as a JSON number or string). Bounding
+# them here refuses a value the engine's Int64 and UInt64 could not hold.
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+_Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
+_Double = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class _Body(BaseModel):
@@ -29,8 +36,8 @@ class DateRange(_Body):
 
 
 class MinuteRange(_Body):
-    start_minutes_ago: int | None = None
-    end_minutes_ago: int | None = None
+    start_minutes_ago: _Int64 | None = None
+    end_minutes_ago: _Int64 | None = None
     name: str | None = None
 
 
@@ -54,8 +61,8 @@ class InListFilter(_Body):
 
 
 class NumericValue(_Body):
-    int64_value: int | None = None
-    double_value: float | None = None
+    int64_value: _Int64 | None = None
+    double_value: _Double | None = None
 
 
 class NumericFilter(_Body):
@@ -108,14 +115,14 @@ class _ReportBody(_Body):
     dimension_filter: FilterExpression | None = None
     metric_filter: FilterExpression | None = None
     order_bys: list[OrderBy] = Field(default_factory=list)
-    limit: int | None = None
+    limit: _Int64 | None = None
     metric_aggregations: list[str] = Field(default_factory=list)
     return_property_quota: bool = False
 
 
 class RunReportRequest(_ReportBody):
     date_ranges: list[DateRange] = Field(default_factory=list)
-    offset: int | None = None
+    offset: _Int64 | None = None
     keep_empty_rows: bool = False
     currency_code: str | None = None
     property: str | None = None

@@ -14,10 +14,12 @@ import falcon
 import falcon.asgi
 import orjson
 
+from ga4clone.errors import StoreUnavailable
 from ga4clone.reports import catalog
 from ga4clone.reports.daily import DailyMetricsStore
 from ga4clone.reports.engines import Engine
 from ga4clone.reports.errors import (
+    BackendUnavailable,
     InvalidArgument,
     PermissionDenied,
     ReportError,
@@ -67,7 +69,11 @@ class _Guard:
                 "a secret key is required: Authorization: Bearer <key> or X-Api-Key"
             )
         project_id = _project_id(project)
-        access = await asyncio.to_thread(self._authorize, project_id, key)
+        try:
+            access = await asyncio.to_thread(self._authorize, project_id, key)
+        except StoreUnavailable as exc:
+            log.warning("The key store is unavailable; answering 503", exc_info=True)
+            raise BackendUnavailable("the key store is unavailable") from exc
         if access is Access.UNKNOWN_KEY:
             raise Unauthenticated("the key is not known")
         if access is not Access.GRANTED:
@@ -99,9 +105,13 @@ def _reply(resp: falcon.asgi.Response, status: int, body: dict[str, Any]) -> Non
     resp.data = orjson.dumps(body)
 
 
-def _reply_error(resp: falcon.asgi.Response, error: ReportError) -> None:
+def _reply_error(
+    resp: falcon.asgi.Response, error: ReportError, retry_after_s: int
+) -> None:
     body = {"code": error.http_code, "message": str(error), "status": error.status}
     _reply(resp, error.http_code, {"error": body})
+    if error.http_code == 503:
+        resp.set_header("Retry-After", str(retry_after_s))  # RFC 9110, 10.2.3
 
 
 class ReportsResource:
@@ -115,9 +125,11 @@ class ReportsResource:
         max_rows: int = 100_000,
         max_body_bytes: int = 1_048_576,
         exact_counts: bool = True,
+        retry_after_s: int = 5,
         clock: Clock = _utc_now,
     ) -> None:
         self._engine = engine
+        self._retry_after_s = retry_after_s
         self._exact_counts = exact_counts
         self._guard = _Guard(authorize)
         self._max_rows = max_rows
@@ -142,7 +154,7 @@ class ReportsResource:
                 run_plan, self._engine, plan, "analyticsData#runReport"
             )
         except ReportError as error:
-            _reply_error(resp, error)
+            _reply_error(resp, error, self._retry_after_s)
             return
         _reply(resp, 200, body)
 
@@ -164,7 +176,7 @@ class ReportsResource:
                 run_plan, self._engine, plan, "analyticsData#runRealtimeReport"
             )
         except ReportError as error:
-            _reply_error(resp, error)
+            _reply_error(resp, error, self._retry_after_s)
             return
         _reply(resp, 200, body)
 
@@ -174,7 +186,7 @@ class ReportsResource:
         try:
             project_id = await self._guard.check(req, property_id)
         except ReportError as error:
-            _reply_error(resp, error)
+            _reply_error(resp, error, self._retry_after_s)
             return
         _reply(resp, 200, metadata(project_id))
 
@@ -230,9 +242,15 @@ class DailyMetricsResource:
     """The daily_metrics aggregates of a project over a range of days."""
 
     def __init__(
-        self, store: DailyMetricsStore, authorize: Authorize, *, clock: Clock = _utc_now
+        self,
+        store: DailyMetricsStore,
+        authorize: Authorize,
+        *,
+        retry_after_s: int = 5,
+        clock: Clock = _utc_now,
     ) -> None:
         self._store = store
+        self._retry_after_s = retry_after_s
         self._guard = _Guard(authorize)
         self._clock = clock
 
@@ -244,7 +262,7 @@ class DailyMetricsResource:
             start, end = self._span(req)
             days = await asyncio.to_thread(self._store.days, project, start, end)
         except ReportError as error:
-            _reply_error(resp, error)
+            _reply_error(resp, error, self._retry_after_s)
             return
         body = {
             "projectId": project,
@@ -297,6 +315,7 @@ def register_routes(
         max_rows=max_rows,
         max_body_bytes=settings.max_body_bytes,
         exact_counts=exact_counts,
+        retry_after_s=settings.retry_after_seconds,
         clock=clock,
     )
     prefix = "/v1beta/properties/{property_id}"
@@ -305,5 +324,7 @@ def register_routes(
     app.add_route(f"{prefix}/metadata", reports, suffix="metadata")
     app.add_route(
         "/v1/projects/{project_id}/metrics/daily",
-        DailyMetricsResource(daily, authorize, clock=clock),
+        DailyMetricsResource(
+            daily, authorize, retry_after_s=settings.retry_after_seconds, clock=clock
+        ),
     )

@@ -20,7 +20,7 @@ _RESERVED = {
 def run_plan(engine: Engine, plan: ReportPlan, kind: str) -> dict[str, Any]:
     """Execute the plan's queries and build a response body of ``kind``."""
     rows = engine.execute(plan.rows)
-    summary = _summary(engine, plan, len(rows))
+    row_count, extremes = _summary(engine, plan, len(rows))
     width = len(plan.dimensions)
     body: dict[str, Any] = {
         "dimensionHeaders": [{"name": name} for name in plan.dimensions],
@@ -28,29 +28,37 @@ def run_plan(engine: Engine, plan: ReportPlan, kind: str) -> dict[str, Any]:
             {"name": m.api_name, "type": m.type.value} for m in plan.metrics
         ],
         "rows": [_row(row[:width], row[width:], plan.metrics) for row in rows],
-        "rowCount": int(summary[0]),
+        "rowCount": row_count,
     }
     if plan.totals is not None:
         body["totals"] = _totals(engine, plan)
-    if int(summary[0]) > 0:
-        for name, start in (("MINIMUM", 1), ("MAXIMUM", 2)):
-            if name in plan.aggregations:
-                key = "minimums" if name == "MINIMUM" else "maximums"
-                values = summary[start::2]
-                body[key] = [_reserved_row(plan, name, None, values)]
+    for name, key, start in (("MINIMUM", "minimums", 2), ("MAXIMUM", "maximums", 3)):
+        if name in plan.aggregations and extremes:
+            body[key] = [
+                _reserved_row(plan, name, str(row[0]), row[start::2])
+                for row in extremes
+            ]
     body["metadata"] = {"currencyCode": "USD", "timeZone": "UTC"}
     body["kind"] = kind
     return body
 
 
-def _summary(engine: Engine, plan: ReportPlan, found: int) -> tuple[Any, ...]:
-    """(rowCount, min and max of each metric); skips a query where it can."""
+def _summary(
+    engine: Engine, plan: ReportPlan, found: int
+) -> tuple[int, list[tuple[Any, ...]]]:
+    """rowCount, and the summary rows of the periods that have rows, in order.
+
+    A summary row is (period or '', rows, then min and max of each metric).
+    The query is skipped when the page alone tells the count.
+    """
     extremes = {"MINIMUM", "MAXIMUM"} & set(plan.aggregations)
     complete = found < plan.limit and (found > 0 or plan.offset == 0)
     if complete and not extremes:
-        return (plan.offset + found,)
-    [summary] = engine.execute(plan.summary) or [(0,)]
-    return summary
+        return plan.offset + found, []
+    rows = [row for row in engine.execute(plan.summary) if int(row[1]) > 0]
+    order = {name: index for index, name in enumerate(plan.range_names)}
+    rows.sort(key=lambda row: order.get(str(row[0]), -1))
+    return sum(int(row[1]) for row in rows), rows
 
 
 def _totals(engine: Engine, plan: ReportPlan) -> list[dict[str, Any]]:
