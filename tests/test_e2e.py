@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import ast
+import importlib
+import inspect
 import os
 import signal
 import socket
 import subprocess
 import sys
+import textwrap
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -16,6 +20,7 @@ import orjson
 import pytest
 from clickhouse_driver import Client
 
+from ga4clone import cli, migrate
 from ga4clone.settings import Settings
 from tests.conftest import (
     ROOT,
@@ -194,6 +199,34 @@ def test_metrics_count_accepted_and_rejected_events(
     assert 'ga4clone_events_rejected_total{reason="unauthorized"} 1.0' in text
 
 
+def test_worker_process_answers_its_liveness_probe_beside_its_metrics(
+    settings: Settings,
+) -> None:
+    metrics_port = free_port()
+    env = {
+        **environment(settings, free_port()),
+        "WORKER_METRICS_PORT": str(metrics_port),
+    }
+    worker = Process("worker", env)
+    base = f"http://127.0.0.1:{metrics_port}"
+    try:
+        health = wait_for(lambda: _get(f"{base}/health"), timeout_s=20)
+        metrics = httpx.get(f"{base}/metrics", timeout=2)
+    finally:
+        code = worker.terminate()
+
+    assert (health.status_code, health.text) == (200, "ok\n")
+    assert "ga4clone_queue_depth" in metrics.text
+    assert code == 0, worker.output()
+
+
+def _get(url: str) -> httpx.Response | None:
+    try:
+        return httpx.get(url, timeout=1)
+    except httpx.HTTPError:
+        return None
+
+
 def _add_stream(settings: Settings, project_id: Any) -> Any:
     from ga4clone.projects import ProjectStore
 
@@ -215,3 +248,86 @@ def test_help_lists_the_settings_with_defaults() -> None:
     assert "WORKER_BATCH_SIZE" in result.stdout
     assert "CLICKHOUSE_PASSWORD" in result.stdout
     assert "[default: 5000]" in result.stdout
+
+
+def _modules_the_api_imports() -> list[str]:
+    """The ga4clone modules a fresh ``ga4clone api`` process imports."""
+    probe = (
+        "import sys, ga4clone.cli, ga4clone.api.app, ga4clone.telemetry\n"
+        "print(*sorted(m for m in sys.modules if m.startswith('ga4clone')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    return result.stdout.split()
+
+
+# Settings' fields, and its own properties and methods (which read fields).
+_FIELDS = set(Settings.model_fields)
+_DERIVED = {
+    name: getattr(member, "fget", member)
+    for name, member in vars(Settings).items()
+    if isinstance(member, property) or inspect.isfunction(member)
+}
+
+
+def _read(source: str) -> set[str]:
+    """The fields and derived members of Settings read as ``x.name`` in ``source``."""
+    tree = ast.parse(textwrap.dedent(source))
+    return {
+        node.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and node.attr in _FIELDS | set(_DERIVED)
+    }
+
+
+def _fields_behind(names: set[str]) -> set[str]:
+    """``names`` with every derived member replaced by the fields it reads."""
+    fields, todo, seen = names & _FIELDS, list(names - _FIELDS), set()
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            read = _read(inspect.getsource(_DERIVED[name]))
+            fields |= read & _FIELDS
+            todo += read - _FIELDS
+    return fields
+
+
+def _settings_the_api_reads() -> set[str]:
+    """Every setting the API's code reads, found in its source.
+
+    All the modules it imports, except two of which it runs one part: the
+    migration runner (only clickhouse_client) and the command line (only main
+    and the api command); and settings.py itself, whose members count when
+    they are used.
+    """
+    partly = {"ga4clone.migrate", "ga4clone.cli", "ga4clone.settings"}
+    sources = [
+        inspect.getsource(importlib.import_module(name))
+        for name in _modules_the_api_imports()
+        if name not in partly
+    ]
+    sources += [
+        inspect.getsource(function)
+        for function in (migrate.clickhouse_client, cli.main, cli._run_api)
+    ]
+    return _fields_behind(set().union(*map(_read, sources)))
+
+
+def test_api_help_says_what_each_setting_it_reads_does() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "ga4clone", "api", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    lines = result.stdout.splitlines()
+    read = _settings_the_api_reads()
+
+    assert {"server_port", "rabbitmq_password", "postgres_password"} <= read
+    for name in sorted(read):
+        description = Settings.model_fields[name].description
+        listed = [line for line in lines if line.startswith(f"  {name.upper()} ")]
+        assert listed, f"{name.upper()} is missing from api --help"
+        assert description and description in listed[0], name

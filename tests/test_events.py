@@ -1,13 +1,20 @@
-"""Validation of event bodies: every rule of the Event table in the README."""
+"""Validation of event bodies: every rule of the Event table in the README.
+
+Also the queued envelope, and the message id that makes a client's retry of
+the same events count once (through the real API, broker and worker).
+"""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
+import falcon.testing
 import pytest
+from clickhouse_driver import Client
 from pydantic import TypeAdapter, ValidationError
 
+from ga4clone.api.app import create_app
 from ga4clone.events import (
     MAX_FUTURE_MS,
     MAX_PAST_MS,
@@ -17,7 +24,9 @@ from ga4clone.events import (
     describe_errors,
     format_location,
 )
-from tests.conftest import make_event, now_ms
+from ga4clone.settings import Settings
+from tests.conftest import daily_metric, make_event, now_ms, stored_count, wait_for
+from tests.worker.test_consumer import RunningWorker
 
 PROJECT = uuid.UUID("0b0e4d43-3f8d-4a55-9d0e-6c1f0f6d2a11")
 _BATCH = TypeAdapter(list[Event])
@@ -229,6 +238,26 @@ def test_an_events_envelope_decodes_with_the_measurement_protocol_defaults() -> 
         "",
     )
     assert message.user_properties == {} and message.device is None
+    assert message.request_origin is None
+
+
+def test_the_request_origin_survives_the_queue_under_its_alias() -> None:
+    from tests.conftest import make_event
+
+    body = {
+        "receivedAt": 1,
+        "requestOrigin": "https://shop.example",
+        "events": [make_event("6f1c6c5e-0000-4000-8000-000000000000")],
+    }
+
+    queued = EventMessage.model_validate(body).model_dump_json(
+        by_alias=True, exclude_none=True
+    )
+
+    assert '"requestOrigin":"https://shop.example"' in queued
+    assert EventMessage.model_validate_json(queued).request_origin == (
+        "https://shop.example"
+    )
 
 
 def test_measurement_protocol_fields_survive_the_queue() -> None:
@@ -258,3 +287,36 @@ def test_measurement_protocol_fields_survive_the_queue() -> None:
     assert again.user_properties == {"tier": "gold"}
     assert again.consent is not None and again.consent.ad_user_data == "DENIED"
     assert again.events[0].timestamp_micros == 1007
+
+
+def queue_is_empty(amqp: Any, settings: Settings) -> bool:
+    declared = amqp.queue_declare(settings.rabbitmq_queue, passive=True)
+    return bool(declared.method.message_count == 0)
+
+
+@pytest.mark.integration
+async def test_a_retry_of_a_batch_in_another_order_is_counted_once(
+    settings: Settings, project: Any, clickhouse: Client, postgres: Any, amqp: Any
+) -> None:
+    fast = settings.model_copy(update={"worker_flush_interval_ms": 100})
+    batch = [make_event(project.id, eventId=str(uuid.uuid4())) for _ in range(3)]
+    key = {"X-Api-Key": project.write_key}
+
+    async with falcon.testing.ASGIConductor(create_app(fast)) as client:
+        with RunningWorker(fast):
+            await client.simulate_post("/events/batch", json=batch, headers=key)
+            wait_for(lambda: daily_metric(postgres, project.id, "events") == 3)
+            retry = [batch[2], batch[0], batch[1]]
+            answer = await client.simulate_post(
+                "/events/batch", json=retry, headers=key
+            )
+            wait_for(lambda: queue_is_empty(amqp, fast))
+            # One more event proves the retry's batch was flushed before it.
+            await client.simulate_post(
+                "/events", json=make_event(project.id), headers=key
+            )
+            wait_for(lambda: daily_metric(postgres, project.id, "events") == 4)
+
+    assert answer.status_code == 202
+    assert daily_metric(postgres, project.id, "page_views") == 4
+    assert stored_count(clickhouse, project.id) == 4

@@ -175,13 +175,62 @@ def test_migrations_and_queries_run_on_the_local_server(
     _check_migrations_and_queries(clickhouse_scratch.execute)
 
 
-@pytest.mark.integration
-def test_migrate_twice_changes_nothing(migrated: Settings, clickhouse: Client) -> None:
-    before = clickhouse.execute("SELECT id, applied_at FROM schema_migrations")
+# What a migration run could change in PostgreSQL: yoyo's own records (every
+# column, times included) and the schema of the public tables.
+_POSTGRES_STATE = {
+    "yoyo migrations": "SELECT * FROM _yoyo_migration ORDER BY migration_hash",
+    "yoyo log": "SELECT * FROM _yoyo_log ORDER BY id",
+    "yoyo version": "SELECT * FROM _yoyo_version ORDER BY version",
+    "yoyo lock": "SELECT * FROM yoyo_lock",
+    "columns": "SELECT table_name, column_name, data_type, is_nullable, "
+    "column_default FROM information_schema.columns "
+    "WHERE table_schema = 'public' ORDER BY table_name, ordinal_position",
+    "indexes": "SELECT tablename, indexname, indexdef FROM pg_indexes "
+    "WHERE schemaname = 'public' ORDER BY tablename, indexname",
+    "constraints": "SELECT conrelid::regclass::text, conname, "
+    "pg_get_constraintdef(oid) FROM pg_constraint "
+    "WHERE connamespace = 'public'::regnamespace ORDER BY 1, 2",
+}
 
+
+def _postgres_state(conn: Any) -> dict[str, list[tuple[Any, ...]]]:
+    state = {}
+    with conn.cursor() as cur:
+        for name, query in _POSTGRES_STATE.items():
+            cur.execute(query)
+            state[name] = cur.fetchall()
+    return state
+
+
+def _clickhouse_state(client: Client) -> dict[str, Any]:
+    """The tracking rows and each table's CREATE statement."""
+    tables = [row[0] for row in client.execute("SHOW TABLES")]
+    return {
+        "schema_migrations": client.execute(
+            "SELECT id, applied_at FROM schema_migrations ORDER BY id"
+        ),
+        "tables": {
+            table: client.execute(f"SHOW CREATE TABLE `{table}`") for table in tables
+        },
+    }
+
+
+@pytest.mark.integration
+def test_migrate_twice_changes_nothing(
+    migrated: Settings, clickhouse: Client, postgres: Any
+) -> None:
+    # Given the session's databases, migrated once,
+    before = (_postgres_state(postgres), _clickhouse_state(clickhouse))
+
+    # when migrate runs again,
     migrate(migrated)
 
-    assert clickhouse.execute("SELECT id, applied_at FROM schema_migrations") == before
+    # then neither the records of what was applied nor the schemas change.
+    postgres_before, clickhouse_before = before
+    assert postgres_before["yoyo migrations"], "yoyo recorded nothing"
+    assert clickhouse_before["schema_migrations"], "nothing recorded"
+    assert _postgres_state(postgres) == postgres_before
+    assert _clickhouse_state(clickhouse) == clickhouse_before
 
 
 @pytest.mark.integration

@@ -13,6 +13,7 @@ import pytest
 from ga4clone.projects import (
     ProjectNotFound,
     ProjectStore,
+    StreamExists,
     VerifiedStream,
     token_digest,
 )
@@ -103,6 +104,54 @@ def test_stream_secrets_verify_only_for_their_stream(store: ProjectStore) -> Non
     ) == VerifiedStream(created.id, stream.id, "WEB")
     assert store.verify_stream_secret(measurement_id, "wrong") is None
     assert store.verify_stream_secret("G-OTHER", stream.api_secret) is None
+
+
+def test_streams_are_listed_oldest_first_with_every_secret(
+    store: ProjectStore,
+) -> None:
+    created = store.create("listing")
+    web = store.create_stream(created.id, f"G-{uuid.uuid4().hex[:10].upper()}")
+    app = store.create_stream(created.id, f"1:1:ios:{uuid.uuid4().hex}", "IOS")
+    added = store.add_stream_secret(web.measurement_id)
+    store.revoke_stream_secret(added.id)
+
+    listed = store.streams(created.id)
+
+    assert [(s.id, s.platform) for s in listed] == [(web.id, "WEB"), (app.id, "IOS")]
+    assert listed[0].secrets[1].id == added.id
+    assert [x.revoked_at is None for x in listed[0].secrets] == [True, False]
+    assert [x.prefix for x in listed[1].secrets] == [app.api_secret[:12]]
+
+
+def test_a_revoked_secret_no_longer_verifies(store: ProjectStore) -> None:
+    created = store.create("revoke")
+    stream = store.create_stream(created.id, f"G-{uuid.uuid4().hex[:10].upper()}")
+    added = store.add_stream_secret(stream.measurement_id)
+
+    revoked = store.revoke_stream_secret(added.id)
+
+    assert store.verify_stream_secret(stream.measurement_id, added.api_secret) is None
+    assert store.verify_stream_secret(stream.measurement_id, stream.api_secret)
+    assert (revoked.measurement_id, revoked.active_left) == (stream.measurement_id, 1)
+
+
+def test_a_measurement_id_names_one_stream_only(store: ProjectStore) -> None:
+    first, second = store.create("first"), store.create("second")
+    measurement_id = f"G-{uuid.uuid4().hex[:10].upper()}"
+    store.create_stream(first.id, measurement_id)
+
+    with pytest.raises(StreamExists):
+        store.create_stream(second.id, measurement_id)
+    assert store.streams(second.id) == ()
+
+
+def test_unknown_streams_and_secrets_are_reported(store: ProjectStore) -> None:
+    with pytest.raises(ProjectNotFound):
+        store.streams(uuid.uuid4())
+    with pytest.raises(ProjectNotFound):
+        store.add_stream_secret("G-NOSUCHSTREAM")
+    with pytest.raises(ProjectNotFound):
+        store.revoke_stream_secret(2**62)
 
 
 def test_leases_never_hand_out_more_than_the_burst(store: ProjectStore) -> None:

@@ -3,7 +3,8 @@
 -- The layout follows GA4's BigQuery export so GA4 users recognise it; its
 -- nested records are flattened with underscores (GA4's device.category is
 -- device_category here, collected_traffic_source.manual_source is
--- collected_traffic_source_manual_source). The README lists every column.
+-- collected_traffic_source_manual_source). docs/events-table.md lists every
+-- column.
 --
 -- ReplacingMergeTree collapses rows with the same sorting key, and the sorting
 -- key ends with event_id, so a redelivered batch leaves one row per event once

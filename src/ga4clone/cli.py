@@ -10,6 +10,7 @@ and api_secrets are printed once, when they are made, and never again.
 from __future__ import annotations
 
 import argparse
+import datetime
 import logging
 import signal
 import sys
@@ -116,15 +117,12 @@ def _run_migrate(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def _run_projects(settings: Settings, args: argparse.Namespace) -> int:
-    from ga4clone.errors import Ga4cloneError
     from ga4clone.projects import ProjectStore
 
+    # An unknown id raises ProjectNotFound; main() reports it on stderr, exit 1.
     store = ProjectStore(settings.postgres_dsn, max_connections=1)
     try:
         return int(_PROJECT_ACTIONS[args.action](store, args))
-    except Ga4cloneError as exc:
-        print(f"ga4clone: {exc}")
-        return 1
     finally:
         store.close()
 
@@ -169,6 +167,49 @@ def _projects_add_stream(store: ProjectStore, args: argparse.Namespace) -> int:
     return 0
 
 
+def _projects_streams(store: ProjectStore, args: argparse.Namespace) -> int:
+    streams = store.streams(args.id)
+    for stream in streams:
+        print(
+            f"{stream.measurement_id}  {stream.platform:<7}  stream {stream.id}"
+            f"  created {_when(stream.created_at)}"
+        )
+        for secret in stream.secrets:
+            state = f"revoked {_when(secret.revoked_at)}" if secret.revoked_at else ""
+            print(
+                f"  api_secret {secret.id:<6} {secret.prefix}...  "
+                f"created {_when(secret.created_at)}  {state}".rstrip()
+            )
+    if not streams:
+        print(f"project {args.id} has no streams")
+    return 0
+
+
+def _when(moment: datetime.datetime | None) -> str:
+    return moment.isoformat(timespec="seconds") if moment else "-"
+
+
+def _projects_add_secret(store: ProjectStore, args: argparse.Namespace) -> int:
+    secret = store.add_stream_secret(args.measurement_id)
+    print(f"api_secret id:   {secret.id}")
+    print(f"measurement_id:  {secret.measurement_id}")
+    print(f"api_secret:      {secret.api_secret}")
+    print("The api_secret is shown only now; the stream's other secrets still work.")
+    return 0
+
+
+def _projects_revoke_secret(store: ProjectStore, args: argparse.Namespace) -> int:
+    revoked = store.revoke_stream_secret(args.secret_id)
+    print(
+        f"api_secret {revoked.id} of {revoked.measurement_id} revoked at "
+        f"{_when(revoked.revoked_at)}"
+    )
+    print("API replicas forget it within KEY_CACHE_TTL_S.")
+    if revoked.active_left == 0:
+        print(f"{revoked.measurement_id} has no active api_secret left.")
+    return 0
+
+
 def _projects_set_origins(store: ProjectStore, args: argparse.Namespace) -> int:
     store.set_origins(args.id, args.origins)
     print(f"project {args.id} allows {len(args.origins)} origins")
@@ -181,8 +222,22 @@ _PROJECT_ACTIONS: dict[str, Callable[[ProjectStore, argparse.Namespace], int]] =
     "rotate-key": _projects_rotate_key,
     "disable": _projects_disable,
     "add-stream": _projects_add_stream,
+    "streams": _projects_streams,
+    "add-secret": _projects_add_secret,
+    "revoke-secret": _projects_revoke_secret,
     "set-origins": _projects_set_origins,
 }
+
+
+def _secret_id(text: str) -> int:
+    """An api_secret id: a positive integer that fits the bigserial column."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 0 < value < 2**63:
+        raise argparse.ArgumentTypeError(f"not an api_secret id: {text!r}")
+    return value
 
 
 def _add_projects_actions(parser: argparse.ArgumentParser) -> None:
@@ -202,6 +257,18 @@ def _add_projects_actions(parser: argparse.ArgumentParser) -> None:
     stream.add_argument("id", type=uuid.UUID)
     stream.add_argument("--measurement-id", required=True)
     stream.add_argument("--platform", choices=("WEB", "IOS", "ANDROID"), default="WEB")
+    streams = actions.add_parser(
+        "streams", help="List a project's streams and their api_secrets' ids."
+    )
+    streams.add_argument("id", type=uuid.UUID)
+    add_secret = actions.add_parser(
+        "add-secret", help="Give a stream one more api_secret."
+    )
+    add_secret.add_argument("measurement_id", help="measurement id or firebase_app_id")
+    revoke = actions.add_parser(
+        "revoke-secret", help="Revoke an api_secret, by its listed id."
+    )
+    revoke.add_argument("secret_id", type=_secret_id, help="as `streams` lists it")
     origins = actions.add_parser("set-origins", help="Replace the allowed origins.")
     origins.add_argument("id", type=uuid.UUID)
     origins.add_argument("origins", nargs="*", metavar="URL")

@@ -92,12 +92,7 @@ def _take(channel: Any, settings: Settings, limit: int) -> Iterator[tuple[Any, .
 
 
 def _depth(channel: Any, topology: Topology) -> int:
-    frame = channel.queue_declare(
-        topology.dead_letter_queue,
-        durable=True,
-        arguments=topology.dead_letter_queue_arguments(),
-        passive=True,
-    )
+    frame = channel.queue_declare(topology.dead_letter_queue, passive=True)
     return int(frame.method.message_count)
 
 

@@ -8,7 +8,8 @@ same :class:`EventMessage`, so both sides agree on one definition.
 ``/events`` and the Measurement Protocol (``/mp/collect``) share the envelope;
 what only the Measurement Protocol carries (user id, user properties, consent,
 the sender's own device and location facts, the data stream) is optional, so
-messages queued by ``/events`` keep their JSON shape.
+messages queued by ``/events`` keep their JSON shape. So is the request's
+Origin, which only ``/events`` carries: messages queued without it decode.
 """
 
 from __future__ import annotations
@@ -181,6 +182,10 @@ class EventMessage(BaseModel):
     received_at_ms: int = Field(alias="receivedAt")
     user_agent: str = Field("", alias="userAgent")
     client_ip: str = Field("", alias="clientIp")
+    # The request's Origin header: a bare ``path`` names no host, the Origin
+    # does (browsers send it on every POST, sendBeacon's too). Absent from
+    # messages queued before it existed and from Measurement Protocol ones.
+    request_origin: str | None = Field(None, alias="requestOrigin")
     events: list[Event] = Field(min_length=1)
     ingest_endpoint: str = Field("events", alias="ingestEndpoint")
     stream_id: str = Field("", alias="streamId")

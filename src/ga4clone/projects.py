@@ -6,7 +6,9 @@ creation or rotation; only their sha256 digests are stored (see
 ``migrations/postgres/0002_projects.sql`` for why that is enough). A project
 also lists the browser origins allowed to send it events, and owns data
 streams: GA4's Measurement Protocol names a stream by ``measurement_id`` and
-proves the sender with the stream's ``api_secret``.
+proves the sender with one of the stream's api_secrets. As in GA4 a
+stream may hold several, so a sender can move to a new secret before the old
+one is revoked; revoked secrets stay listed, as the keys' rotation history.
 
 :class:`ProjectStore` is blocking (psycopg2); the API calls it from worker
 threads, the CLI directly.
@@ -55,7 +57,11 @@ RETURNING last_grant
 
 
 class ProjectNotFound(Ga4cloneError):
-    """Raised when a project or stream id names nothing in the store."""
+    """Raised when a project, stream or api_secret id names nothing in the store."""
+
+
+class StreamExists(Ga4cloneError):
+    """Raised when a measurement id already names another data stream."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,46 @@ class VerifiedStream:
     project_id: uuid.UUID
     stream_id: uuid.UUID
     platform: Platform
+
+
+@dataclass(frozen=True)
+class StreamSecret:
+    """An api_secret as listed: its id, visible prefix and lifetime, never itself."""
+
+    id: int
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Stream:
+    """A data stream as listed, with every api_secret it ever had, oldest first."""
+
+    id: uuid.UUID
+    measurement_id: str
+    platform: Platform
+    created_at: datetime
+    secrets: tuple[StreamSecret, ...]
+
+
+@dataclass(frozen=True)
+class CreatedSecret:
+    """A new api_secret of a stream, in clear; the only time it is shown."""
+
+    id: int
+    measurement_id: str
+    api_secret: str
+
+
+@dataclass(frozen=True)
+class RevokedSecret:
+    """A revoked api_secret, and how many active ones its stream has left."""
+
+    id: int
+    measurement_id: str
+    revoked_at: datetime
+    active_left: int
 
 
 @dataclass(frozen=True)
@@ -241,25 +287,70 @@ class ProjectStore:
     ) -> CreatedStream:
         """Create a data stream and its first api_secret."""
         stream_id = uuid.uuid4()
-        api_secret = new_token("mp")
         with self._cursor() as cur:
             _require_project(cur, project_id)
             cur.execute(
                 "INSERT INTO streams (id, project_id, measurement_id, platform)"
-                " VALUES (%s, %s, %s, %s)",
+                " VALUES (%s, %s, %s, %s) ON CONFLICT (measurement_id) DO NOTHING",
                 (str(stream_id), str(project_id), measurement_id, platform),
             )
-            cur.execute(
-                "INSERT INTO stream_secrets (stream_id, secret_prefix, secret_hash)"
-                " VALUES (%s, %s, %s)",
-                (str(stream_id), api_secret[:_PREFIX_CHARS], token_digest(api_secret)),
-            )
+            if cur.rowcount == 0:
+                raise StreamExists(f"a stream named {measurement_id!r} exists")
+            _, api_secret = _insert_secret(cur, stream_id)
         return CreatedStream(
             stream_id, project_id, measurement_id, platform, api_secret
         )
 
-    # TODO: api_secrets can be created but not listed, rotated or revoked yet;
-    # stream_secrets.revoked_at is there for it (issue 4 may need it).
+    def streams(self, project_id: uuid.UUID) -> tuple[Stream, ...]:
+        """The project's streams, oldest first, with all their api_secrets."""
+        with self._cursor() as cur:
+            _require_project(cur, project_id)
+            cur.execute(
+                "SELECT s.id, s.measurement_id, s.platform, s.created_at,"
+                " x.id, x.secret_prefix, x.created_at, x.revoked_at"
+                " FROM streams s LEFT JOIN stream_secrets x ON x.stream_id = s.id"
+                " WHERE s.project_id = %s ORDER BY s.created_at, s.id, x.id",
+                (str(project_id),),
+            )
+            rows = cur.fetchall()
+        return tuple(_group_streams(rows))
+
+    def add_stream_secret(self, measurement_id: str) -> CreatedSecret:
+        """Give the stream named ``measurement_id`` one more api_secret.
+
+        GA4 lets a stream hold several secrets, so a sender can move to a new
+        one before the old is revoked.
+        """
+        with self._cursor() as cur:
+            cur.execute(
+                "SELECT id FROM streams WHERE measurement_id = %s", (measurement_id,)
+            )
+            row = cur.fetchone()
+            if row is None:
+                raise ProjectNotFound(f"no stream named {measurement_id!r}")
+            secret_id, api_secret = _insert_secret(cur, uuid.UUID(str(row[0])))
+        return CreatedSecret(secret_id, measurement_id, api_secret)
+
+    def revoke_stream_secret(self, secret_id: int) -> RevokedSecret:
+        """Refuse the api_secret from now on (after cache expiry); idempotent.
+
+        Revoking a revoked secret keeps its first revocation time.
+        """
+        with self._cursor() as cur:
+            cur.execute(
+                "UPDATE stream_secrets x"
+                " SET revoked_at = coalesce(x.revoked_at, now())"
+                " FROM streams s WHERE x.id = %s AND s.id = x.stream_id"
+                " RETURNING s.measurement_id, x.revoked_at, (SELECT count(*)"
+                "   FROM stream_secrets o WHERE o.stream_id = x.stream_id"
+                "   AND o.revoked_at IS NULL AND o.id <> x.id)",
+                (secret_id,),
+            )
+            row = cur.fetchone()
+        if row is None:
+            raise ProjectNotFound(f"no api_secret with id {secret_id}")
+        return RevokedSecret(secret_id, row[0], row[1], int(row[2]))
+
     def verify_stream_secret(
         self, measurement_id: str, api_secret: str
     ) -> VerifiedStream | None:
@@ -333,6 +424,33 @@ def _insert_key(cur: Any, project_id: uuid.UUID, kind: KeyKind, token: str) -> N
         " VALUES (%s, %s, %s, %s)",
         (str(project_id), kind, token[:_PREFIX_CHARS], token_digest(token)),
     )
+
+
+def _insert_secret(cur: Any, stream_id: uuid.UUID) -> tuple[int, str]:
+    """Store a new api_secret of the stream; its id and the secret in clear."""
+    api_secret = new_token("mp")
+    cur.execute(
+        "INSERT INTO stream_secrets (stream_id, secret_prefix, secret_hash)"
+        " VALUES (%s, %s, %s) RETURNING id",
+        (str(stream_id), api_secret[:_PREFIX_CHARS], token_digest(api_secret)),
+    )
+    return int(cur.fetchone()[0]), api_secret
+
+
+def _group_streams(rows: Sequence[tuple[Any, ...]]) -> list[Stream]:
+    """Streams from rows of (stream columns, secret columns), ordered by stream."""
+    heads: dict[uuid.UUID, tuple[str, Platform, datetime]] = {}
+    found: dict[uuid.UUID, list[StreamSecret]] = {}
+    for stream_id, measurement_id, platform, created_at, *secret in rows:
+        key = uuid.UUID(str(stream_id))
+        heads.setdefault(key, (measurement_id, platform, created_at))
+        kept = found.setdefault(key, [])
+        if secret[0] is not None:
+            kept.append(StreamSecret(int(secret[0]), secret[1], secret[2], secret[3]))
+    return [
+        Stream(key, measurement_id, platform, created_at, tuple(found[key]))
+        for key, (measurement_id, platform, created_at) in heads.items()
+    ]
 
 
 def _require_project(cur: Any, project_id: uuid.UUID) -> None:

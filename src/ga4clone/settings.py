@@ -16,6 +16,9 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+# The values OTEL_EXPORTER_OTLP_PROTOCOL may take per the OpenTelemetry
+# specification; "" leaves the choice to the exporter (see telemetry.tracing).
+OtlpProtocol = Literal["", "grpc", "http/protobuf", "http/json"]
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -27,6 +30,9 @@ class Settings(BaseSettings):
         env_file_encoding="utf-8",
         extra="ignore",
         case_sensitive=False,
+        # A refused setting is named, never echoed: the input of a
+        # model-level check is every setting, passwords included.
+        hide_input_in_errors=True,
     )
 
     # --- HTTP API -----------------------------------------------------------
@@ -183,12 +189,28 @@ class Settings(BaseSettings):
     otel_exporter_otlp_endpoint: str = Field(
         "",
         description="Base URL of an OTLP/HTTP collector (http://collector:4318); "
-        "empty leaves tracing off.",
+        "/v1/traces is appended. Empty, with no traces endpoint and no "
+        "OTEL_TRACES_EXPORTER=otlp, leaves tracing off.",
+    )
+    otel_exporter_otlp_traces_endpoint: str = Field(
+        "",
+        description="Full URL spans are posted to, used as is; wins over "
+        "OTEL_EXPORTER_OTLP_ENDPOINT.",
+    )
+    otel_exporter_otlp_protocol: OtlpProtocol = Field(
+        "",
+        description="OTLP protocol; only http/protobuf (the default) is "
+        "installed: grpc or http/json stop the api and worker at start-up.",
+    )
+    otel_exporter_otlp_traces_protocol: OtlpProtocol = Field(
+        "",
+        description="OTLP protocol of spans; wins over OTEL_EXPORTER_OTLP_PROTOCOL.",
     )
     otel_traces_exporter: Literal["", "otlp", "console", "none"] = Field(
         "",
-        description="Span exporter: otlp (the default when an endpoint is set), "
-        "console (stdout, for debugging) or none.",
+        description="Span exporter: otlp (the default when an endpoint is set; "
+        "alone, it sends to http://localhost:4318/v1/traces), console (stdout, "
+        "for debugging) or none.",
     )
 
     @field_validator("trusted_proxies", mode="before")

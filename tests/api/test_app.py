@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import falcon.testing
 import orjson
+import pika
+import psutil
 import pytest
 
 from ga4clone.api.app import create_app
 from ga4clone.settings import Settings
+from ga4clone.topology import ROUTING_KEY, Topology, declare
 from tests.conftest import make_event
+from tests.test_topology import rabbitmqctl
 
 pytestmark = pytest.mark.integration
 
@@ -269,3 +275,114 @@ async def test_forwarded_for_is_believed_only_from_trusted_proxies(
 
     ips = [body["clientIp"] for _props, body in queued(amqp, settings)]
     assert ips == ["203.0.113.9", "192.0.2.1"]
+
+
+@pytest.fixture
+def refusing_queue(settings: Settings, amqp: Any) -> Iterator[None]:
+    """The test's queue past a length limit that makes RabbitMQ nack publishes.
+
+    A policy, so that the queue's declared arguments stay what the API declares.
+    A quorum queue takes one message past its limit before it refuses, so one
+    is published first (message id ``first``); it is the only one queued.
+    """
+    declare(amqp, Topology.from_settings(settings))
+    policy = f"ga4clone-test-refuse-{settings.rabbitmq_queue}"
+    pattern = f"^{re.escape(settings.rabbitmq_queue)}$"
+    limit = '{"max-length": 0, "overflow": "reject-publish"}'
+    rabbitmqctl("set_policy", "--apply-to", "queues", policy, pattern, limit)
+    try:
+        amqp.confirm_delivery()
+        amqp.basic_publish(
+            settings.rabbitmq_exchange,
+            ROUTING_KEY,
+            b"{}",
+            pika.BasicProperties(message_id="first", delivery_mode=2),
+        )
+        yield
+    finally:
+        rabbitmqctl("clear_policy", policy)
+
+
+async def test_nacked_message_gets_503_with_retry_after_and_is_not_queued(
+    settings: Settings,
+    amqp: Any,
+    refusing_queue: None,
+    project: Any,
+    key: dict[str, str],
+) -> None:
+    async with falcon.testing.ASGIConductor(create_app(settings)) as client:
+        result = await client.simulate_post(
+            "/events", json=make_event(project.id), headers=key
+        )
+
+    assert result.status_code == 503
+    assert result.headers["Retry-After"] == str(settings.retry_after_seconds)
+    assert [props.message_id for props, _body in queued(amqp, settings)] == ["first"]
+
+
+def _broker_ports() -> set[int]:
+    """Local ports of this process's sockets connected to RabbitMQ."""
+    connections = psutil.Process().net_connections(kind="tcp")
+    return {c.laddr.port for c in connections if c.raddr and c.raddr.port == 5672}
+
+
+def _suspend_reader(port: int) -> str:
+    """Suspend the broker's process reading the connection from ``port``.
+
+    RabbitMQ then reads nothing more from that one connection, so a publish on
+    it is never confirmed; every other connection is served as before.
+    Returns the process id, for :func:`_kill_reader`.
+    """
+    output = rabbitmqctl(
+        "eval",
+        "[begin sys:suspend(P), pid_to_list(P) end"
+        " || P <- rabbit_networking:connections(),"
+        f" rabbit_reader:info(P, [peer_port]) =:= [{{peer_port, {port}}}]].",
+    )
+    [pid] = re.findall(r"<\d+\.\d+\.\d+>", output)
+    return pid
+
+
+def _kill_reader(pid: str) -> None:
+    """End a suspended connection; what it had not read yet is dropped."""
+    rabbitmqctl("eval", f'exit(list_to_pid("{pid}"), kill).')
+
+
+async def _reconnected(client: falcon.testing.ASGIConductor, known: set[int]) -> None:
+    """Wait until the API is ready on a connection other than the ``known``."""
+    # On the app's own loop, where the publisher reconnects meanwhile.
+    for _ in range(200):
+        new = _broker_ports() - known
+        if new and (await client.simulate_get("/ready")).status_code == 200:
+            return
+        await asyncio.sleep(0.05)
+    pytest.fail("the API did not reconnect to RabbitMQ within 10 s")
+
+
+async def test_unconfirmed_message_gets_503_and_its_retry_is_accepted(
+    settings: Settings, amqp: Any, project: Any, key: dict[str, str]
+) -> None:
+    quick = settings.model_copy(update={"publish_confirm_timeout_ms": 300})
+    event = make_event(project.id, eventId=str(uuid.uuid4()))
+    before = _broker_ports()
+    async with falcon.testing.ASGIConductor(create_app(quick)) as client:
+        # Given a broker that stops reading the API's connection (and only it),
+        [port] = _broker_ports() - before
+        reader = _suspend_reader(port)
+        try:
+            # when an event is posted, no confirm comes in time: 503.
+            refused = await client.simulate_post("/events", json=event, headers=key)
+        finally:
+            _kill_reader(reader)
+        # The connection is gone with what it carried; nothing was queued.
+        nothing = queued(amqp, quick)
+        # Then the SDK's retry of the same event is confirmed once reconnected.
+        await _reconnected(client, before | {port})
+        retried = await client.simulate_post("/events", json=event, headers=key)
+
+    assert refused.status_code == 503
+    assert refused.headers["Retry-After"] == str(quick.retry_after_seconds)
+    assert nothing == []
+    assert retried.status_code == 202
+    [(_props, body)] = queued(amqp, quick)
+    assert [e["eventId"] for e in body["events"]] == [event["eventId"]]

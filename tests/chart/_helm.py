@@ -15,7 +15,6 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHART_DIR = REPO_ROOT / "charts" / "ga4clone"
 CI_VALUES_DIR = CHART_DIR / "ci"
-SCHEMAS_DIR = REPO_ROOT.parent / "shared" / "k8s-schemas"
 RELEASE = "ga"
 NAMESPACE = "analytics"
 

@@ -66,6 +66,9 @@ def test_default_config_map_matches_the_app_defaults_of_the_new_settings(
     assert data["RABBITMQ_DELIVERY_LIMIT"] == "20"
     assert data["WORKER_RETRY_MAX_MS"] == "30000"
     assert data["OTEL_TRACES_EXPORTER"] == ""
+    assert data["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] == ""
+    assert data["OTEL_EXPORTER_OTLP_PROTOCOL"] == ""
+    assert data["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"] == ""
 
 
 def test_migrations_dir_is_left_to_the_image_unless_set(render: RenderFn) -> None:
@@ -102,6 +105,9 @@ def test_non_default_values_reach_the_app_with_their_types(render: RenderFn) -> 
     assert settings.worker_retry_max_ms == 5000
     assert settings.migrations_dir == "/opt/migrations"
     assert settings.otel_exporter_otlp_endpoint.endswith(":4318")
+    assert settings.otel_exporter_otlp_traces_endpoint.endswith("/custom/v1/traces")
+    assert settings.otel_exporter_otlp_protocol == "http/protobuf"
+    assert settings.otel_exporter_otlp_traces_protocol == "http/protobuf"
     assert settings.otel_traces_exporter == "otlp"
 
 

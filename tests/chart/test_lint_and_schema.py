@@ -2,29 +2,76 @@
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from ._helm import CASES, CHART_DIR, CI_VALUES_DIR, run_helm, template_args
+from ._helm import (
+    CASE_API_VERSIONS,
+    CASES,
+    CHART_DIR,
+    CI_VALUES_DIR,
+    REPO_ROOT,
+    RenderFn,
+    name_of,
+    parse_manifests,
+    pod_spec,
+    run_helm,
+    template_args,
+)
 
 pytestmark = pytest.mark.chart
 
 
-# TODO: helm lint cannot be told which APIs the cluster serves (Helm 4.1's
-# lint has no --api-versions flag, unlike helm template), so in the keda and
-# observability cases it lints without the ScaledObject, TriggerAuthentication,
-# ServiceMonitor and PrometheusRule templates. test_validate.py renders those
-# cases with --api-versions and checks KEDA's objects against its CRDs; pass
-# the API versions here too once helm lint accepts them.
+def _assume(api_versions: tuple[str, ...]) -> list[str]:
+    """helm arguments that make the chart render for ``api_versions``."""
+    if not api_versions:
+        return []
+    return ["--set-json", f"assumeApiVersions={json.dumps(list(api_versions))}"]
+
+
+# helm lint has no --api-versions (Helm 4.1), so the cases that need an API
+# the default capabilities lack (KEDA's, the Prometheus Operator's) name it
+# in the chart's assumeApiVersions; otherwise lint would skip the
+# ScaledObject, TriggerAuthentication, ServiceMonitor and PrometheusRule.
 @pytest.mark.parametrize("case", CASES)
 def test_helm_lint_strict_passes_for_every_values_case(helm: Path, case: str) -> None:
     values = CI_VALUES_DIR / f"{case}-values.yaml"
+    assume = _assume(CASE_API_VERSIONS.get(case, ()))
 
-    result = run_helm(helm, "lint", "--strict", str(CHART_DIR), "--values", str(values))
+    result = run_helm(
+        helm, "lint", "--strict", str(CHART_DIR), "--values", str(values), *assume
+    )
 
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("case", sorted(CASE_API_VERSIONS))
+def test_assumed_api_versions_render_what_the_cluster_would_get(
+    helm: Path, render: RenderFn, case: str
+) -> None:
+    # Given a case rendered as for a cluster serving its APIs,
+    served = render(values=(case,), api_versions=CASE_API_VERSIONS[case]).objects
+    values = CI_VALUES_DIR / f"{case}-values.yaml"
+
+    # when it is rendered without --api-versions but with assumeApiVersions,
+    args = template_args([values]) + _assume(CASE_API_VERSIONS[case])
+    result = run_helm(helm, *args)
+
+    # then the same objects come out, the CRD kinds among them.
+    assert result.returncode == 0, result.stderr
+    assumed = parse_manifests(result.stdout)
+    assert _kinds(assumed) == _kinds(served)
+    assert _kinds(served) & {"ScaledObject", "ServiceMonitor"}
+    without = parse_manifests(run_helm(helm, *template_args([values])).stdout)
+    assert _kinds(without) < _kinds(served)
+
+
+def _kinds(objects: list[dict[str, object]]) -> set[str]:
+    return {str(obj["kind"]) for obj in objects}
 
 
 @pytest.mark.parametrize("name", ["rabbitmq", "clickhouse", "postgresql"])
@@ -74,6 +121,8 @@ def test_schema_rejects_an_autoscaling_mode_other_than_none_keda_or_hpa(
     [
         ("config.clientIpMode=hide", "/config/clientIpMode"),
         ("otel.tracesExporter=jaeger", "/otel/tracesExporter"),
+        ("otel.protocol=grpc", "/otel/protocol"),
+        ("assumeApiVersions[0]=keda", "/assumeApiVersions/0"),
         ("config.rateLimit.burst=0", "/config/rateLimit/burst"),
         ("config.maxJsonDepth=1", "/config/maxJsonDepth"),
         ("worker.retryMaxMs=10", "/worker/retryMaxMs"),
@@ -108,15 +157,73 @@ def test_schema_rejects_an_unknown_key_inside_a_strict_section(helm: Path) -> No
     assert "replicas" in result.stderr
 
 
-def test_render_fails_when_grace_period_does_not_cover_the_pre_stop_sleep(
+def _uvicorn_drain_seconds() -> int:
+    """timeout_graceful_shutdown of `ga4clone api`, as src/ga4clone/cli.py sets it."""
+    cli = (REPO_ROOT / "src" / "ga4clone" / "cli.py").read_text()
+    (seconds,) = re.findall(r"timeout_graceful_shutdown=(\d+)", cli)
+    return int(seconds)
+
+
+# After uvicorn's drain, the lifespan shutdown closes the publisher and pools.
+_API_CLOSE_SECONDS = 5
+
+
+@pytest.mark.parametrize("pre_stop", [0, 10, 30])
+def test_api_grace_period_must_cover_pre_stop_drain_and_close(
+    helm: Path, pre_stop: int
+) -> None:
+    needed = pre_stop + _uvicorn_drain_seconds() + _API_CLOSE_SECONDS
+
+    def render_with(grace: int) -> subprocess.CompletedProcess[str]:
+        sets = [
+            f"api.preStopSleepSeconds={pre_stop}",
+            f"api.terminationGracePeriodSeconds={grace}",
+        ]
+        return run_helm(helm, *template_args(sets=sets))
+
+    short, enough = render_with(needed - 1), render_with(needed)
+
+    assert short.returncode != 0
+    assert (
+        f"api.terminationGracePeriodSeconds ({needed - 1}) must be at least {needed}"
+        in short.stderr
+    )
+    assert enough.returncode == 0, enough.stderr
+
+
+def test_worker_grace_period_must_cover_a_due_flush_a_backoff_and_a_last_write(
     helm: Path,
 ) -> None:
-    sets = ["api.preStopSleepSeconds=30", "api.terminationGracePeriodSeconds=31"]
+    # 2.5 s and 20 s round up to 3 + 20, and a last write takes up to 10 s.
+    timing = ["worker.flushIntervalMs=2500", "worker.retryMaxMs=20000"]
 
-    result = run_helm(helm, *template_args(sets=sets))
+    short = run_helm(
+        helm, *template_args(sets=[*timing, "worker.terminationGracePeriodSeconds=32"])
+    )
+    enough = run_helm(
+        helm, *template_args(sets=[*timing, "worker.terminationGracePeriodSeconds=33"])
+    )
 
-    assert result.returncode != 0
-    assert "terminationGracePeriodSeconds" in result.stderr
+    assert short.returncode != 0
+    assert "worker.terminationGracePeriodSeconds (32) must be at least 33" in (
+        short.stderr
+    )
+    assert enough.returncode == 0, enough.stderr
+
+
+def test_default_grace_periods_pass_the_guard_with_time_to_spare(
+    render: RenderFn,
+) -> None:
+    rendered = render()
+    api = pod_spec(rendered.get("Deployment", name_of("api")))
+    worker = pod_spec(rendered.get("Deployment", name_of("worker")))
+
+    api_needed = 10 + _uvicorn_drain_seconds() + _API_CLOSE_SECONDS
+    # flushIntervalMs 1000 and retryMaxMs 30000 by default, plus 10 s.
+    worker_needed = 1 + 30 + 10
+
+    assert api["terminationGracePeriodSeconds"] >= api_needed + 5
+    assert worker["terminationGracePeriodSeconds"] >= worker_needed + 5
 
 
 def test_render_fails_when_the_rate_limit_burst_cannot_hold_a_batch(

@@ -85,6 +85,37 @@ def test_subchart_is_a_statefulset_with_a_claim_and_a_headless_service(
     }
 
 
+# Where each server writes, beside its data directory (the claim): found in
+# the official images' Dockerfiles and entrypoints (see the templates).
+_WRITABLE = {
+    "rabbitmq": ("/var/lib/rabbitmq", "/var/log/rabbitmq", "/tmp"),
+    "clickhouse": ("/var/lib/clickhouse", "/var/log/clickhouse-server", "/tmp"),
+    "postgresql": ("/var/lib/postgresql/data", "/var/run/postgresql", "/tmp"),
+}
+
+
+@pytest.mark.parametrize("name", _SUBCHARTS)
+def test_subchart_root_filesystem_is_read_only_with_volumes_where_it_writes(
+    render: RenderFn, name: str
+) -> None:
+    statefulset = render().get("StatefulSet", f"{RELEASE}-{name}")
+    container = _main_container(statefulset)
+    volumes = {v["name"]: v for v in statefulset["spec"]["template"]["spec"]["volumes"]}
+    claims = {
+        c["metadata"]["name"] for c in statefulset["spec"]["volumeClaimTemplates"]
+    }
+    mounted = {m["mountPath"]: m for m in container["volumeMounts"]}
+
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    data, *scratch = _WRITABLE[name]
+    assert mounted[data]["name"] in claims
+    for path in scratch:
+        volume = volumes[mounted[path]["name"]]
+        assert "emptyDir" in volume, path
+        assert not mounted[path].get("readOnly", False)
+
+
 @pytest.mark.parametrize("name", _SUBCHARTS)
 def test_subchart_without_persistence_uses_an_empty_dir(
     render: RenderFn, name: str

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from functools import cache
+import copy
 from typing import Any
 
 import jsonschema
 import kubernetes_validate
 import pytest
-import yaml
 
+from ._crds import KEDA_CRDS_ENV, CrdNotFound, crd_schema, keda_crds_dir
 from ._helm import (
     CASES,
     KEDA_API,
     KUBE_VERSIONS,
     MONITORING_API,
-    SCHEMAS_DIR,
     Manifest,
     RenderFn,
     render_case,
@@ -26,8 +25,8 @@ pytestmark = pytest.mark.chart
 # Kinds from CRDs: kubernetes-validate has no schema for them, so they are
 # checked below instead (KEDA against its CRDs, Prometheus Operator by hand).
 _CRD_KINDS = {
-    "ScaledObject": "KEDA CRD, validated against shared/k8s-schemas",
-    "TriggerAuthentication": "KEDA CRD, validated against shared/k8s-schemas",
+    "ScaledObject": "KEDA CRD, validated against KEDA's CRDs (tests/chart/_crds.py)",
+    "TriggerAuthentication": "KEDA CRD, validated against KEDA's CRDs",
     "ServiceMonitor": "Prometheus Operator CRD, no schema here; structure asserted",
     "PrometheusRule": "Prometheus Operator CRD, no schema here; structure asserted",
 }
@@ -55,17 +54,17 @@ def test_every_rendered_object_validates_strictly_against_kubernetes(
     assert set(skipped) <= set(_CRD_KINDS), skipped
 
 
-@cache
 def _crd_schema(kind: str, version: str) -> dict[str, Any]:
-    """The openAPIV3Schema of a KEDA kind at one API version."""
-    path = SCHEMAS_DIR / f"keda.sh_{kind.lower()}s.yaml"
-    if not path.is_file():
-        pytest.fail(f"KEDA CRD missing: {path} (shared/ must sit beside the repo)")
-    crd = yaml.safe_load(path.read_text())
-    for entry in crd["spec"]["versions"]:
-        if entry["name"] == version:
-            return dict(entry["schema"]["openAPIV3Schema"])
-    raise AssertionError(f"{path.name} has no version {version}")
+    """The openAPIV3Schema of a KEDA kind at one API version; fails the test
+    with what to do when the CRDs are not where they are looked for."""
+    try:
+        return crd_schema(keda_crds_dir(), kind, version)
+    except CrdNotFound as exc:
+        pytest.fail(
+            f"{exc}: set {KEDA_CRDS_ENV} to a folder of KEDA's CRDs (the "
+            "templates/crds/ of KEDA's Helm chart, as .github/workflows/ci.yml "
+            "does) or put shared/ beside the repository"
+        )
 
 
 def _validate_keda(obj: Manifest) -> None:
@@ -84,6 +83,17 @@ def test_keda_objects_validate_against_the_keda_crds(render: RenderFn) -> None:
     assert len(keda_objects) == 2
     for obj in keda_objects:
         _validate_keda(obj)
+
+
+def test_keda_crd_check_refuses_a_scaled_object_without_triggers(
+    render: RenderFn,
+) -> None:
+    (scaled,) = render_case(render, "keda").of_kind("ScaledObject")
+    broken = copy.deepcopy(scaled)
+    del broken["spec"]["triggers"]
+
+    with pytest.raises(jsonschema.ValidationError, match="triggers"):
+        _validate_keda(broken)
 
 
 def test_service_monitors_scrape_metrics_of_api_and_worker_services(

@@ -174,15 +174,21 @@ def test_api_probes_liveness_on_health_readiness_on_ready_with_startup_probe(
     assert {"name": "http", "containerPort": 8080, "protocol": "TCP"} in api["ports"]
 
 
-def test_worker_probes_its_metrics_port_and_has_no_readiness_probe(
+def test_worker_probes_health_on_its_metrics_port_and_has_no_readiness_probe(
     render: RenderFn,
 ) -> None:
-    worker = container(render().get("Deployment", name_of("worker")))
+    rendered = render("worker.metricsPort=9200")
+    worker = container(rendered.get("Deployment", name_of("worker")))
+    env = rendered.get("ConfigMap", f"{RELEASE}-ga4clone")["data"]
 
-    assert worker["livenessProbe"]["httpGet"] == {"path": "/metrics", "port": "metrics"}
-    assert worker["startupProbe"]["httpGet"]["port"] == "metrics"
+    health = {"path": "/health", "port": "metrics"}
+    assert worker["livenessProbe"]["httpGet"] == health
+    assert worker["startupProbe"]["httpGet"] == health
     assert "readinessProbe" not in worker
-    assert worker["ports"][0]["containerPort"] == 9100
+    assert worker["ports"] == [
+        {"name": "metrics", "containerPort": 9200, "protocol": "TCP"}
+    ]
+    assert env["WORKER_METRICS_PORT"] == "9200"
 
 
 def test_api_pre_stop_uses_the_sleep_action_on_newer_clusters(render: RenderFn) -> None:
@@ -191,7 +197,7 @@ def test_api_pre_stop_uses_the_sleep_action_on_newer_clusters(render: RenderFn) 
     pre_stop = container(deployment)["lifecycle"]["preStop"]
 
     assert pre_stop == {"sleep": {"seconds": 10}}
-    assert pod_spec(deployment)["terminationGracePeriodSeconds"] == 40
+    assert pod_spec(deployment)["terminationGracePeriodSeconds"] == 50
 
 
 def test_api_pre_stop_falls_back_to_exec_sleep_on_1_27(render: RenderFn) -> None:

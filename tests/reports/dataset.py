@@ -33,16 +33,42 @@ _PAGES = [
     ("/files/back\\slash", ""),
     ("/checkout", "Checkout"),
 ]
-_COUNTRIES = [("Germany", "Berlin"), ("France", "Paris"), ("Japan", "Tokyo"), ("", "")]
-_DEVICES = [
-    ("desktop", "Chrome", "Windows", "web"),
-    ("mobile", "Safari", "iOS", "web"),
-    ("mobile", "", "Android", "android"),
-    ("tablet", "Firefox", "Linux", "web"),
+# geo_country holds ISO 3166-1 codes, as the pipeline stores them; the names
+# GA4 shows for them are written out here, apart from the code under test.
+COUNTRY_NAMES = {
+    "DE": "Germany",
+    "US": "United States",
+    "KR": "South Korea",
+    "RU": "Russia",
+    "GB": "United Kingdom",
+}
+_COUNTRIES = [
+    ("DE", "Berlin"),
+    ("US", "New York"),
+    ("KR", "Seoul"),
+    ("RU", "Moscow"),
+    ("GB", "London"),
+    ("", ""),
 ]
+# platform holds the data stream's platform (MP) or nothing (/events).
+PLATFORM_NAMES = {"WEB": "web", "IOS": "iOS", "ANDROID": "Android"}
+_DEVICES = [
+    ("desktop", "Chrome", "Windows", ""),
+    ("desktop", "Edge", "Windows", "WEB"),
+    ("mobile", "Safari", "iOS", "IOS"),
+    ("mobile", "", "Android", "ANDROID"),
+    ("tablet", "Firefox", "Linux", "WEB"),
+]
+# Some campaigns are named by number, so that NUMERIC order differs from
+# ALPHANUMERIC order ("-7" < "0120" < "1021" < "95"), and from numbers alone:
+# GA4 ranks "-7" above the names that are no numbers.
 _SOURCES = [
     ("google", "organic", ""),
     ("newsletter", "email", "spring_sale"),
+    ("google", "cpc", "95"),
+    ("google", "cpc", "0120"),
+    ("bing", "cpc", "1021"),
+    ("partner", "affiliate", "-7"),
     ("(direct)", "(none)", ""),
     ("", "", ""),
 ]
@@ -281,12 +307,13 @@ DIMENSIONS: dict[str, Callable[[Event], str]] = {
     "sessionSource": lambda e: _not_set(e.traffic_source_source),
     "sessionMedium": lambda e: _not_set(e.traffic_source_medium),
     "sessionCampaignName": lambda e: _not_set(e.traffic_source_name),
-    "country": lambda e: _not_set(e.geo_country),
+    "country": lambda e: _not_set(COUNTRY_NAMES.get(e.geo_country, e.geo_country)),
+    "countryId": lambda e: _not_set(e.geo_country),
     "city": lambda e: _not_set(e.geo_city),
     "deviceCategory": lambda e: _not_set(e.device_category),
     "browser": lambda e: _not_set(e.device_browser),
     "operatingSystem": lambda e: _not_set(e.device_operating_system),
-    "platform": lambda e: _not_set(e.platform),
+    "platform": lambda e: _not_set(PLATFORM_NAMES.get(e.platform, e.platform)),
 }
 
 

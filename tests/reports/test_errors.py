@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import falcon.testing
 import pytest
 
 from ga4clone.errors import StoreUnavailable
-from ga4clone.reports import Access
+from ga4clone.reports import Access, DriverEngine
 from ga4clone.reports.query import Query
 from tests.conftest import base_settings
 from tests.reports.conftest import OTHER_SECRET_KEY, SECRET_KEY, WRITE_KEY, make_client
@@ -286,3 +287,63 @@ def test_a_key_store_outage_is_503_with_retry_after(method: str, path: str) -> N
     error = result.json["error"]
     assert (error["code"], error["status"]) == (503, "UNAVAILABLE")
     assert error["message"]
+
+
+_SECRET_TEXT = "password=hunter2"
+_ROUTES = [
+    ("POST", f"/v1beta/properties/{PROJECT}:runReport"),
+    ("POST", f"/v1beta/properties/{PROJECT}:runRealtimeReport"),
+    ("GET", f"/v1beta/properties/{PROJECT}/metadata"),
+    ("GET", f"/v1/projects/{PROJECT}/metrics/daily"),
+]
+_INTERNAL = {
+    "code": 500,
+    "message": "Internal error encountered.",
+    "status": "INTERNAL",
+}
+
+
+def _unreachable_client() -> Any:
+    raise RuntimeError(f"cannot build a ClickHouse client: {_SECRET_TEXT}")
+
+
+def _broken_key_check(project_id: str, key: str) -> Access:
+    raise KeyError(_SECRET_TEXT)
+
+
+def _assert_logged_opaque_500(
+    result: falcon.testing.Result, caplog: pytest.LogCaptureFixture, cause: type
+) -> None:
+    assert result.status_code == 500
+    assert result.json == {"error": _INTERNAL}
+    assert _SECRET_TEXT not in result.text
+    [record] = [r for r in caplog.records if r.name == "ga4clone.reports.resources"]
+    assert record.levelno == logging.ERROR
+    assert record.exc_info is not None
+    assert isinstance(record.exc_info[1], cause)
+
+
+@pytest.mark.parametrize("method", ["runReport", "runRealtimeReport"])
+def test_an_unexpected_engine_failure_is_an_opaque_500_that_is_logged(
+    caplog: pytest.LogCaptureFixture, method: str
+) -> None:
+    # The real adapter, whose client factory fails with no driver error.
+    client = make_client(DriverEngine(_unreachable_client))
+    body = _body() if method == "runReport" else {"metrics": [{"name": "eventCount"}]}
+
+    result = _post(client, body, path=f"/v1beta/properties/{PROJECT}:{method}")
+
+    _assert_logged_opaque_500(result, caplog, RuntimeError)
+
+
+@pytest.mark.parametrize(("method", "path"), _ROUTES)
+def test_an_unexpected_key_check_failure_is_an_opaque_500_that_is_logged(
+    caplog: pytest.LogCaptureFixture, method: str, path: str
+) -> None:
+    client = make_client(_NoEngine(), check_key=_broken_key_check)
+
+    result = client.simulate_request(
+        method, path, json=_body(), headers={"X-Api-Key": SECRET_KEY}
+    )
+
+    _assert_logged_opaque_500(result, caplog, KeyError)

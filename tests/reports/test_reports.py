@@ -273,7 +273,7 @@ def test_string_filters_match_python(
 def test_in_list_filter_matches_python(
     client: falcon.testing.TestClient, events: Events, case_sensitive: bool
 ) -> None:
-    values = ["germany", "Japan", "(not set)"]
+    values = ["germany", "South Korea", "(not set)", "US"]
     in_list = {"values": values, "caseSensitive": case_sensitive}
     body = report(
         ["country"],
@@ -291,6 +291,42 @@ def test_in_list_filter_matches_python(
 
     assert_same_rows(
         rows_of(answer), expect(events, ["country"], ["eventCount"], where=keep)
+    )
+
+
+_SHOWN_VALUE_CASES: list[tuple[str, dict[str, Any], Callable[[Event], bool]]] = [
+    ("country", {"value": "united states"}, lambda e: e.geo_country == "US"),
+    ("country", {"matchType": "BEGINS_WITH", "value": "South", "caseSensitive": True},
+     lambda e: e.geo_country == "KR"),
+    ("country", {"value": "US"}, lambda e: False),
+    ("country", {"value": "(not set)"}, lambda e: e.geo_country == ""),
+    ("countryId", {"value": "kr"}, lambda e: e.geo_country == "KR"),
+    ("countryId", {"value": "South Korea"}, lambda e: False),
+    ("platform", {"value": "iOS", "caseSensitive": True},
+     lambda e: e.platform == "IOS"),
+    ("platform", {"value": "IOS", "caseSensitive": True}, lambda e: False),
+    ("platform", {"value": "(not set)"}, lambda e: e.platform == ""),
+    ("platform", {"matchType": "FULL_REGEXP", "value": "web|Android",
+                  "caseSensitive": True}, lambda e: e.platform in ("WEB", "ANDROID")),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("dimension", "string", "keep"), _SHOWN_VALUE_CASES)
+def test_filters_on_translated_dimensions_see_the_shown_values(
+    client: falcon.testing.TestClient,
+    events: Events,
+    dimension: str,
+    string: dict[str, Any],
+    keep: Callable[[Event], bool],
+) -> None:
+    dimensions = ["country", "countryId", "platform"]
+    expression = {"filter": {"fieldName": dimension, "stringFilter": string}}
+    body = report(dimensions, ["eventCount"], dimensionFilter=expression)
+
+    answer = run(client, body)
+
+    assert_same_rows(
+        rows_of(answer), expect(events, dimensions, ["eventCount"], where=keep)
     )
 
 
@@ -466,6 +502,36 @@ def test_order_by_dimension_descending(
     assert len(paths) == len(expect(events, ["pagePath"], ["eventCount"]))
 
 
+def _numeric_rank(value: str) -> tuple[bool, float]:
+    """GA4's NUMERIC order: numbers by value, every other value alike below them."""
+    try:
+        return True, float(value)
+    except ValueError:
+        return False, 0.0
+
+
+@pytest.mark.parametrize("desc", [False, True])
+def test_numeric_order_ranks_numbers_by_value_above_other_values(
+    client: falcon.testing.TestClient, events: Events, desc: bool
+) -> None:
+    order = {"dimensionName": "sessionCampaignName", "orderType": "NUMERIC"}
+    body = report(
+        ["sessionCampaignName"],
+        ["eventCount"],
+        orderBys=[{"dimension": order, "desc": desc}],
+    )
+
+    answer = run(client, body)
+
+    # Ties (the values that are not numbers) keep the dimension's ascending order.
+    by_name = sorted(expect(events, ["sessionCampaignName"], ["eventCount"]))
+    wanted = sorted(by_name, key=lambda r: _numeric_rank(r[0][0]), reverse=desc)
+    assert rows_of(answer) == wanted
+    numbers = [r[0][0] for r in wanted if _numeric_rank(r[0][0])[0]]
+    ascending = ["-7", "95", "0120", "1021"]
+    assert numbers == (ascending[::-1] if desc else ascending)
+
+
 def test_default_order_is_the_first_metric_descending(
     client: falcon.testing.TestClient,
 ) -> None:
@@ -590,6 +656,31 @@ def test_several_date_ranges_add_a_date_range_dimension(
     ]
 
 
+def test_every_metric_over_several_date_ranges_matches_python(
+    client: falcon.testing.TestClient, events: Events
+) -> None:
+    body = report(["deviceCategory"], ALL_METRICS)
+    body["dateRanges"] = [
+        {"startDate": "13daysAgo", "endDate": "7daysAgo"},
+        {"startDate": "9daysAgo", "endDate": "today"},
+    ]
+
+    answer = run(client, body)
+
+    originals, copies = events
+    wanted = []
+    for name, back, until in (("date_range_0", 13, 7), ("date_range_1", 9, 0)):
+        rows = expected(
+            originals + copies,
+            ["deviceCategory"],
+            ALL_METRICS,
+            start=TODAY - dt.timedelta(days=back),
+            end=TODAY - dt.timedelta(days=until),
+        )
+        wanted += [((*key, name), values) for key, values in rows]
+    assert_same_rows(rows_of(answer), wanted)
+
+
 def test_minimums_and_maximums_come_one_per_date_range(
     client: falcon.testing.TestClient, events: Events
 ) -> None:
@@ -652,6 +743,88 @@ def test_realtime_report_counts_the_last_30_minutes(
     ]
     assert answer["kind"] == "analyticsData#runRealtimeReport"
     assert_same_rows(rows_of(answer), wanted)
+
+
+def _minutes(first: int, last: int) -> Callable[[Event], bool]:
+    """Whether an event is from minute ``first`` ago to minute ``last`` ago."""
+    start_us = int((NOW - dt.timedelta(minutes=first + 1)).timestamp() * 1e6)
+    end_us = int((NOW - dt.timedelta(minutes=last)).timestamp() * 1e6)
+    return lambda e: start_us <= e.event_timestamp < end_us
+
+
+def expect_minutes(
+    events: Events, dimensions: list[str], metrics: list[str], first: int, last: int
+) -> list[Row]:
+    """The rows of a one-range realtime report, computed in Python."""
+    originals, copies = events
+    return expected(
+        originals + copies,
+        dimensions,
+        metrics,
+        start=TODAY - dt.timedelta(days=1),
+        end=TODAY,
+        where=_minutes(first, last),
+    )
+
+
+_REALTIME_METRICS = ["activeUsers", "eventCount", "screenPageViews"]
+_TWO_MINUTE_RANGES = [
+    {"startMinutesAgo": 29, "endMinutesAgo": 10, "name": "earlier"},
+    {"startMinutesAgo": 14},
+]
+_RANGES_IN_MINUTES = [("earlier", 29, 10), ("date_range_1", 14, 0)]
+
+
+def test_realtime_report_over_two_minute_ranges_matches_python(
+    client: falcon.testing.TestClient, events: Events
+) -> None:
+    body = {
+        "dimensions": [{"name": "platform"}],
+        "metrics": [{"name": m} for m in _REALTIME_METRICS],
+        "minuteRanges": _TWO_MINUTE_RANGES,
+    }
+
+    answer = run(client, body, method="runRealtimeReport")
+
+    wanted = [
+        ((*key, name), values)
+        for name, first, last in _RANGES_IN_MINUTES
+        for key, values in expect_minutes(
+            events, ["platform"], _REALTIME_METRICS, first, last
+        )
+    ]
+    assert answer["dimensionHeaders"] == [{"name": "platform"}, {"name": "dateRange"}]
+    assert {key[1] for key, _ in wanted} == {"earlier", "date_range_1"}
+    assert_same_rows(rows_of(answer), wanted)
+
+
+def test_realtime_metric_aggregations_match_python(
+    client: falcon.testing.TestClient, events: Events
+) -> None:
+    body = {
+        "dimensions": [{"name": "country"}],
+        "metrics": [{"name": m} for m in _REALTIME_METRICS],
+        "minuteRanges": _TWO_MINUTE_RANGES,
+        "metricAggregations": ["TOTAL", "MINIMUM", "MAXIMUM"],
+    }
+
+    answer = run(client, body, method="runRealtimeReport")
+
+    totals: list[Any] = []
+    lows: list[Row] = []
+    highs: list[Row] = []
+    for name, first, last in _RANGES_IN_MINUTES:
+        [(_, total)] = expect_minutes(events, [], _REALTIME_METRICS, first, last)
+        totals.append((("RESERVED_TOTAL", name), pytest.approx(total)))
+        rows = expect_minutes(events, ["country"], _REALTIME_METRICS, first, last)
+        columns = list(zip(*(r[1] for r in rows), strict=True))
+        lows.append((("RESERVED_MIN", name), tuple(min(c) for c in columns)))
+        highs.append((("RESERVED_MAX", name), tuple(max(c) for c in columns)))
+    assert rows_of({"rows": answer["totals"]}) == totals
+    assert rows_of({"rows": answer["minimums"]}) == lows
+    assert rows_of({"rows": answer["maximums"]}) == highs
+    by_row = sum(r[1][0] for r in rows)
+    assert by_row > total[0], "users in several countries must make totals differ"
 
 
 def test_metadata_lists_every_dimension_and_metric(

@@ -147,8 +147,13 @@ def test_tracing_switch_follows_the_otel_variables() -> None:
         return tracing_configured(base_settings(**values))
 
     assert configured(otel_exporter_otlp_endpoint="http://collector:4318")
+    assert configured(
+        otel_exporter_otlp_traces_endpoint="http://collector:4318/v1/traces"
+    )
+    # otlp without an endpoint means the specification's localhost default.
+    assert configured(otel_traces_exporter="otlp")
     assert configured(otel_traces_exporter="console")
     assert not configured(
         otel_exporter_otlp_endpoint="http://collector:4318", otel_traces_exporter="none"
     )
-    assert not configured(otel_traces_exporter="otlp")
+    assert not configured()

@@ -1,8 +1,8 @@
 """A posted event's trace, from the API's request to the worker's stores.
 
-The API side is a small app made of the real :class:`Publisher` and the
-telemetry middleware, so these tests do not depend on how the ingest routes
-authenticate; the worker side is the real :class:`Consumer`.
+The API is the real app of :func:`create_app`, with its real key check
+against a project in PostgreSQL, wrapped as ``ga4clone api`` wraps it; the
+worker side is the real :class:`Consumer`.
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ import urllib.request
 import uuid
 from typing import Any
 
-import falcon
-import falcon.asgi
 import falcon.testing
 import pika
 import pytest
@@ -23,51 +21,15 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
 )
 from opentelemetry.trace import SpanKind
 
-from ga4clone.api.publisher import Publisher
+from ga4clone.api.app import create_app
 from ga4clone.settings import Settings
-from ga4clone.telemetry import (
-    RequestContext,
-    active_tracer,
-    inject,
-    instrument_asgi,
-)
+from ga4clone.telemetry import active_tracer, inject, instrument_asgi
 from ga4clone.topology import ROUTING_KEY, Topology, declare
-from tests.conftest import daily_metric, wait_for
+from tests.conftest import create_project, daily_metric, make_event, wait_for
 from tests.telemetry.conftest import ServerAsTuple, named, sample
 from tests.worker.test_consumer import RunningWorker, message
 
 pytestmark = pytest.mark.integration
-
-
-class _Relay:
-    """Publishes the request body, an event message, as it is."""
-
-    def __init__(self, publisher: Publisher) -> None:
-        self._publisher = publisher
-
-    async def on_post(
-        self, req: falcon.asgi.Request, resp: falcon.asgi.Response
-    ) -> None:
-        await self._publisher.publish(await req.stream.read(), str(uuid.uuid4()))
-        resp.status = falcon.HTTP_202
-
-
-class _Lifespan:
-    def __init__(self, publisher: Publisher) -> None:
-        self._publisher = publisher
-
-    async def process_startup(self, _scope: Any, _event: Any) -> None:
-        await self._publisher.start()
-
-    async def process_shutdown(self, _scope: Any, _event: Any) -> None:
-        await self._publisher.close()
-
-
-def _app(settings: Settings) -> Any:
-    publisher = Publisher(settings)
-    app = falcon.asgi.App(middleware=[_Lifespan(publisher), RequestContext()])
-    app.add_route("/events", _Relay(publisher))
-    return ServerAsTuple(instrument_asgi(app))
 
 
 @pytest.fixture
@@ -83,25 +45,35 @@ def _one(spans: tuple[ReadableSpan, ...], name: str) -> ReadableSpan:
 async def test_request_publish_and_batch_share_one_trace(
     fast: Settings, postgres: Any, spans: InMemorySpanExporter
 ) -> None:
-    project = uuid.uuid4()
-    async with falcon.testing.ASGIConductor(_app(fast)) as client:
+    # Given the API as `ga4clone api` serves it, and a project's write key,
+    created = create_project(fast)
+    app = ServerAsTuple(instrument_asgi(create_app(fast)))
+
+    # when an event is posted to /events and the worker stores it,
+    async with falcon.testing.ASGIConductor(app) as client:
         result = await client.simulate_post(
             "/events",
-            body=message(project, 2),
-            headers={"Content-Type": "application/json"},
+            json=make_event(created.id),
+            headers={"X-Api-Key": created.write_key},
         )
-    assert result.status_code == 202
-
+    assert result.status_code == 202, result.text
     with RunningWorker(fast):
-        wait_for(lambda: daily_metric(postgres, project, "events") == 2)
+        wait_for(lambda: daily_metric(postgres, created.id, "events") == 1)
     finished = spans.get_finished_spans()
 
+    # then the request's SERVER span parents the PRODUCER span, the batch's
+    # CONSUMER span links to that producer in the same trace, and the two
+    # store writes are children of the batch span.
     server = _one(finished, "POST /events")
     producer = _one(finished, f"publish {fast.rabbitmq_exchange}")
     batch = _one(finished, f"process {fast.rabbitmq_queue}")
     insert = _one(finished, "INSERT events")
     transaction = _one(finished, "transaction daily_metrics")
-    assert server.kind is SpanKind.SERVER and producer.kind is SpanKind.PRODUCER
+    assert server.kind is SpanKind.SERVER
+    assert producer.kind is SpanKind.PRODUCER
+    assert batch.kind is SpanKind.CONSUMER
+    assert server.attributes is not None
+    assert server.attributes["http.route"] == "/events"
     assert producer.parent is not None
     assert producer.parent.span_id == server.context.span_id
     assert producer.context.trace_id == server.context.trace_id
@@ -111,6 +83,7 @@ async def test_request_publish_and_batch_share_one_trace(
     for child in (insert, transaction):
         assert child.parent is not None
         assert child.parent.span_id == batch.context.span_id
+        assert child.context.trace_id == batch.context.trace_id
         assert child.kind is SpanKind.CLIENT
 
 

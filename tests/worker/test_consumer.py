@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import threading
 import uuid
 from collections.abc import Iterator
@@ -14,7 +16,7 @@ from clickhouse_driver import Client
 from prometheus_client import REGISTRY
 
 from ga4clone.settings import Settings
-from ga4clone.topology import ERROR_HEADER, ROUTING_KEY, Topology, declare
+from ga4clone.topology import ERROR_HEADER, ROUTING_KEY
 from ga4clone.worker.consumer import Consumer
 from tests.conftest import daily_metric, make_event, now_ms, stored_count, wait_for
 
@@ -24,8 +26,8 @@ pytestmark = pytest.mark.integration
 class RunningWorker:
     """A Consumer running in a thread, stopped (as by SIGTERM) on exit."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.consumer = Consumer(settings)
+    def __init__(self, settings: Settings, **options: Any) -> None:
+        self.consumer = Consumer(settings, **options)
         self.thread = threading.Thread(target=self.consumer.run, daemon=True)
 
     def __enter__(self) -> RunningWorker:
@@ -36,18 +38,6 @@ class RunningWorker:
         self.consumer.stop()
         self.thread.join(timeout=15)
         assert not self.thread.is_alive(), "worker did not stop within 15 s"
-
-
-@pytest.fixture
-def fast(settings: Settings) -> Settings:
-    return settings.model_copy(update={"worker_flush_interval_ms": 100})
-
-
-@pytest.fixture
-def channel(fast: Settings, amqp: Any) -> Iterator[Any]:
-    declare(amqp, Topology.from_settings(fast))
-    amqp.confirm_delivery()
-    yield amqp
 
 
 def publish(
@@ -64,6 +54,26 @@ def publish(
         headers=headers,
     )
     channel.basic_publish(settings.rabbitmq_exchange, ROUTING_KEY, body, properties)
+
+
+def ready_messages(channel: Any, settings: Settings) -> int:
+    """Messages ready (not handed to a consumer) in the test's events queue."""
+    frame = channel.queue_declare(settings.rabbitmq_queue, passive=True)
+    return int(frame.method.message_count)
+
+
+@contextlib.contextmanager
+def daily_metrics_away(postgres: Any) -> Iterator[None]:
+    """PostgreSQL's aggregates table missing, as during a migration."""
+    with postgres.cursor() as cur:
+        cur.execute("ALTER TABLE daily_metrics RENAME TO daily_metrics_away")
+    try:
+        yield
+    finally:
+        with postgres.cursor() as cur:
+            cur.execute(
+                "ALTER TABLE IF EXISTS daily_metrics_away RENAME TO daily_metrics"
+            )
 
 
 def message(project: uuid.UUID, count: int, **fields: Any) -> bytes:
@@ -285,3 +295,58 @@ def test_stop_finishes_the_current_batch(
 
     assert daily_metric(postgres, project, "events") == 4
     assert stored_count(clickhouse, project) == 4
+
+
+def test_batch_is_flushed_as_soon_as_it_holds_the_batch_size(
+    settings: Settings, channel: Any, clickhouse: Client, postgres: Any
+) -> None:
+    # Given a flush interval no test waits for and a batch size of 10,
+    sized = settings.model_copy(
+        update={"worker_flush_interval_ms": 600_000, "worker_batch_size": 10}
+    )
+    project = uuid.uuid4()
+    for count in (5, 5, 3):
+        publish(channel, sized, message(project, count), str(uuid.uuid4()))
+
+    with RunningWorker(sized):
+        # the first 10 events are stored while the interval has not passed,
+        wait_for(lambda: daily_metric(postgres, project, "events") == 10)
+        # and the 3 after them wait in the next batch, unacked,
+        stored_while_running = stored_count(clickhouse, project)
+        assert ready_messages(channel, sized) == 0
+
+    # until the stop flushes them.
+    assert stored_while_running == 10
+    assert daily_metric(postgres, project, "events") == 13
+
+
+def test_stop_during_a_store_outage_requeues_the_batch_for_the_next_worker(
+    fast: Settings,
+    channel: Any,
+    clickhouse: Client,
+    postgres: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="ga4clone.worker.consumer")
+    project = uuid.uuid4()
+    redelivered = REGISTRY.get_sample_value("ga4clone_redeliveries_total") or 0.0
+    # Given a worker retrying a batch PostgreSQL cannot take,
+    with daily_metrics_away(postgres):
+        with RunningWorker(fast):
+            publish(channel, fast, message(project, 7), str(uuid.uuid4()))
+            wait_for(lambda: stored_count(clickhouse, project) == 7)
+        # when it is stopped (RunningWorker fails unless it stops in 15 s),
+        # then it has handed the batch back instead of acking it,
+        assert "Requeued a batch of 7 events on shutdown" in caplog.messages
+        assert ready_messages(channel, fast) == 1
+
+    # and once the table is back, the next worker counts it exactly once.
+    assert daily_metric(postgres, project, "events") == 0
+    with RunningWorker(fast):
+        wait_for(lambda: daily_metric(postgres, project, "events") == 7)
+        publish(channel, fast, message(project, 1), str(uuid.uuid4()))
+        wait_for(lambda: daily_metric(postgres, project, "events") == 8)
+
+    assert ready_messages(channel, fast) == 0
+    assert stored_count(clickhouse, project) == 8
+    assert REGISTRY.get_sample_value("ga4clone_redeliveries_total") == redelivered + 1

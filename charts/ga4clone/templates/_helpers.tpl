@@ -284,6 +284,9 @@ GEOIP_DATABASE_PATH: {{ include "ga4clone.worker.geoipPath" . | quote }}
 MIGRATIONS_DIR: {{ . | quote }}
 {{- end }}
 OTEL_EXPORTER_OTLP_ENDPOINT: {{ .Values.otel.endpoint | quote }}
+OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: {{ .Values.otel.tracesEndpoint | quote }}
+OTEL_EXPORTER_OTLP_PROTOCOL: {{ .Values.otel.protocol | quote }}
+OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: {{ .Values.otel.protocol | quote }}
 OTEL_TRACES_EXPORTER: {{ .Values.otel.tracesExporter | quote }}
 OTEL_TRACES_SAMPLER: {{ .Values.otel.sampler | quote }}
 OTEL_TRACES_SAMPLER_ARG: {{ .Values.otel.samplerArg | quote }}
@@ -415,10 +418,41 @@ exec:
 {{- end }}
 {{- end }}
 
+{{/*
+Seconds an API pod needs after SIGTERM, past its preStop sleep: uvicorn
+drains the requests in flight for up to 30 s (timeout_graceful_shutdown in
+src/ga4clone/cli.py, not a setting), then the lifespan shutdown closes the
+publisher and the database pools (5 s).
+*/}}
+{{- define "ga4clone.api.drainSeconds" -}}
+{{- add 30 5 }}
+{{- end }}
+
+{{/*
+Seconds a worker pod needs after SIGTERM. The worker stops consuming and
+flushes its batch at once (src/ga4clone/worker/consumer.py); the worst case
+is a store outage: a flush already due (flushIntervalMs), one backoff sleep
+of up to retryMaxMs, then a last attempt that gives up and requeues the
+batch (10 s: the 5 s connect timeouts of ClickHouse and PostgreSQL). An
+insert that hangs on a live connection (send_receive_timeout, 60 s) is not
+covered: Kubernetes kills it and RabbitMQ redelivers the batch.
+*/}}
+{{- define "ga4clone.worker.drainSeconds" -}}
+{{- $flush := div (add (int64 .Values.worker.flushIntervalMs) 999) 1000 }}
+{{- $retry := div (add (int64 .Values.worker.retryMaxMs) 999) 1000 }}
+{{- add $flush $retry 10 }}
+{{- end }}
+
 {{/* Stops the render with a clear message when values do not fit together. */}}
 {{- define "ga4clone.validate" -}}
-{{- if lt (int .Values.api.terminationGracePeriodSeconds) (add (int .Values.api.preStopSleepSeconds) 5) }}
-{{- fail "api.terminationGracePeriodSeconds must exceed api.preStopSleepSeconds by at least 5 seconds, or requests in flight are cut off" }}
+{{- $apiDrain := include "ga4clone.api.drainSeconds" . | int }}
+{{- $apiGrace := add (int .Values.api.preStopSleepSeconds) $apiDrain }}
+{{- if lt (int .Values.api.terminationGracePeriodSeconds) (int $apiGrace) }}
+{{- fail (printf "api.terminationGracePeriodSeconds (%d) must be at least %d: api.preStopSleepSeconds (%d) + %d s for the API to drain requests in flight and close its connections, or requests in flight are cut off" (int .Values.api.terminationGracePeriodSeconds) (int $apiGrace) (int .Values.api.preStopSleepSeconds) $apiDrain) }}
+{{- end }}
+{{- $workerGrace := include "ga4clone.worker.drainSeconds" . | int }}
+{{- if lt (int .Values.worker.terminationGracePeriodSeconds) $workerGrace }}
+{{- fail (printf "worker.terminationGracePeriodSeconds (%d) must be at least %d: worker.flushIntervalMs and worker.retryMaxMs in seconds + 10 s for a last write, or a batch in hand is cut off before it is stored or requeued" (int .Values.worker.terminationGracePeriodSeconds) $workerGrace) }}
 {{- end }}
 {{- if and .Values.tests.enabled .Values.tests.apiKey (not .Values.tests.existingSecret) (not .Values.tests.projectId) }}
 {{- fail "tests.projectId is required with tests.apiKey: the API refuses an event whose projectId is not the key's project" }}
@@ -445,7 +479,7 @@ does not serve keda.sh/v1alpha1, so that an install never waits on a missing CRD
 */}}
 {{- define "ga4clone.worker.autoscalingMode" -}}
 {{- $mode := .Values.worker.autoscaling.mode }}
-{{- if and (eq $mode "keda") (not (.Capabilities.APIVersions.Has "keda.sh/v1alpha1")) }}
+{{- if and (eq $mode "keda") (not (include "ga4clone.apiAvailable" (dict "ctx" . "api" "keda.sh/v1alpha1"))) }}
 {{- "none" }}
 {{- else }}
 {{- $mode }}
@@ -454,5 +488,13 @@ does not serve keda.sh/v1alpha1, so that an install never waits on a missing CRD
 
 {{/* "true" when the cluster serves the Prometheus Operator's monitoring.coreos.com/v1. */}}
 {{- define "ga4clone.monitoringAvailable" -}}
-{{- if .Capabilities.APIVersions.Has "monitoring.coreos.com/v1" }}true{{ end }}
+{{- include "ga4clone.apiAvailable" (dict "ctx" . "api" "monitoring.coreos.com/v1") }}
+{{- end }}
+
+{{/*
+"true" when the cluster serves the API version .api, or assumeApiVersions
+lists it (for renders that cannot see the cluster, such as helm lint).
+*/}}
+{{- define "ga4clone.apiAvailable" -}}
+{{- if or (.ctx.Capabilities.APIVersions.Has .api) (has .api .ctx.Values.assumeApiVersions) }}true{{ end }}
 {{- end }}

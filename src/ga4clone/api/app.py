@@ -59,9 +59,12 @@ log = logging.getLogger(__name__)
 
 _JSON_TYPES = frozenset({"application/json", "text/plain"})
 # Message ids are derived from the event ids, so a client that retries a
-# request with the same eventIds produces the same message id, and the worker
-# counts it once.
+# request with the same eventIds (in any order) produces the same message id,
+# and the worker counts it once.
 _MESSAGE_NAMESPACE = uuid.UUID("8a4c1f0e-6f5b-4b8e-9a57-2f1f0f6c9d11")
+# An origin is a scheme, a host name of at most 255 octets (RFC 1035,
+# section 2.3.4) and a port: a longer header is not one, and is not queued.
+_MAX_ORIGIN_CHARS = 300
 # Threads (and pooled PostgreSQL connections) for key checks and token leases.
 _DB_THREADS = 4
 # The reason label of ga4clone_events_rejected_total, by answer.
@@ -249,11 +252,17 @@ class EventsResource:
             received_at_ms=int(time.time() * 1000),
             user_agent=req.user_agent or "",
             client_ip=anonymize(address, self._settings.client_ip_mode),
+            request_origin=_request_origin(req),
             events=events,
         )
 
     async def _publish(self, message: EventMessage) -> None:
-        ids = ",".join(str(event.event_id) for event in message.events)
+        # Sorted, so a retry that sends the same events in another order is
+        # the same message. TODO: a retry that splits or merges batches
+        # differently gets another message id, and the worker counts its
+        # events again in daily_metrics (ClickHouse collapses them by
+        # event_id); deduplicating per event id in the worker would fix it.
+        ids = ",".join(sorted(str(event.event_id) for event in message.events))
         message_id = str(uuid.uuid5(_MESSAGE_NAMESPACE, ids))
         body = message.model_dump_json(by_alias=True, exclude_none=True).encode()
         try:
@@ -267,6 +276,12 @@ class EventsResource:
     def _unavailable(self, message: str) -> _Rejected:
         retry_after = str(self._settings.retry_after_seconds)
         return _Rejected(falcon.HTTP_503, message, headers={"Retry-After": retry_after})
+
+
+def _request_origin(req: falcon.asgi.Request) -> str | None:
+    """The Origin header to queue; None when absent or too long to be one."""
+    origin = req.get_header("Origin")
+    return origin if origin and len(origin) <= _MAX_ORIGIN_CHARS else None
 
 
 def _authorize(key: VerifiedKey, events: list[Event]) -> None:

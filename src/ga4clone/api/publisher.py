@@ -33,13 +33,14 @@ from ga4clone.errors import BrokerUnavailable, PublishNotConfirmed
 from ga4clone.settings import Settings
 from ga4clone.telemetry.metrics import observe_publish
 from ga4clone.telemetry.tracing import active_tracer, inject, span
-from ga4clone.topology import ROUTING_KEY, Topology, declarations
+from ga4clone.topology import ROUTING_KEY, Topology, broker_version, declarations
 
 log = logging.getLogger(__name__)
 
 _DECLARE_TIMEOUT_S = 10.0
 _RECONNECT_MIN_S = 0.5
 _RECONNECT_MAX_S = 10.0
+_NOT_FOUND = 404
 
 
 def _with_callback(
@@ -273,8 +274,44 @@ class Publisher:
         self._ready = True
 
     async def _declare(self, channel: Any) -> None:
-        for method, kwargs in declarations(self._topology):
+        assert self._connection is not None
+        broker = broker_version(self._connection.server_properties)
+        exists = await self._queue_exists(self._topology.dead_letter_queue)
+        calls = declarations(self._topology, broker, dead_letter_queue_exists=exists)
+        for method, kwargs in calls:
             await self._call(functools.partial(_with_callback, channel, method, kwargs))
+
+    async def _queue_exists(self, queue: str) -> bool:
+        """Whether ``queue`` exists, asked on a channel of its own (404 closes it)."""
+        connection = self._connection
+        assert connection is not None
+        (probe,) = await self._call(
+            lambda done: connection.channel(on_open_callback=done)
+        )
+        answer: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+
+        def on_declared(_frame: Any) -> None:
+            if not answer.done():
+                answer.set_result(True)
+
+        def on_closed(_channel: Any, reason: Exception) -> None:
+            if answer.done():
+                return
+            if (
+                isinstance(reason, pika.exceptions.ChannelClosedByBroker)
+                and reason.reply_code == _NOT_FOUND
+            ):
+                answer.set_result(False)
+            else:
+                answer.set_exception(BrokerUnavailable(f"probe closed: {reason!r}"))
+
+        probe.add_on_close_callback(on_closed)
+        probe.queue_declare(queue, passive=True, callback=on_declared)
+        try:
+            return await asyncio.wait_for(answer, _DECLARE_TIMEOUT_S)
+        finally:
+            if probe.is_open:
+                probe.close()
 
     @staticmethod
     async def _call(start: Callable[[Callable[..., None]], Any]) -> tuple[Any, ...]:

@@ -2,10 +2,11 @@
 
 What depends only on the request (device, bot flag, place) is computed once
 per message by :meth:`Enricher.visitor`; what depends on the event (page,
-referrer, traffic source) by :meth:`Enricher.page`. Measurement Protocol
-messages come from the sender's servers, so their User-Agent and address
-describe a server, not the user: only what the sender said (``device``,
-``user_location``) is used for them.
+referrer, traffic source) by :meth:`Enricher.page`, which takes the host of a
+bare path from the request's Origin. Measurement Protocol messages come from
+the sender's servers, so their User-Agent and address describe a server, not
+the user: only what the sender said (``device``, ``user_location``) is used
+for them.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ga4clone.enrich.geo import NOWHERE, GeoLookup, Place
-from ga4clone.enrich.pages import Page, parse_page, parse_referrer
+from ga4clone.enrich.pages import Page, origin_host, parse_page, parse_referrer
 from ga4clone.enrich.regions import continent_name, sub_continent_name
 from ga4clone.enrich.sources import Source, classify
 from ga4clone.enrich.useragent import Agent, parse_agent
@@ -84,10 +85,15 @@ class Enricher:
     def _place(self, address: str) -> Place:
         return self._geo.place(address) if self._geo is not None else NOWHERE
 
-    def page(self, event: Event) -> Enriched:
-        """Page parts, title, referrer and traffic source of one event."""
+    def page(self, event: Event, origin: str | None = None) -> Enriched:
+        """Page parts, title, referrer and traffic source of one event.
+
+        ``origin`` is the request's Origin header; an http(s) origin's host
+        is the hostname of a page location that names none (a bare path).
+        """
         params = event.params
-        page = parse_page(event.path or _text(params.get("page_location")))
+        location = event.path or _text(params.get("page_location"))
+        page = parse_page(location, origin_host(origin) if origin else "")
         referrer = event.referrer or _text(params.get("page_referrer"))
         source = classify(page.tags, parse_referrer(referrer), page.hostname)
         return Enriched(page, _text(params.get("page_title")), referrer, source)

@@ -3,7 +3,10 @@
 ``page_location`` becomes hostname, path and query; the query's UTM
 parameters and advertising click ids are picked out for the
 ``collected_traffic_source_*`` columns. A location may be a bare path (what
-``/events`` SDKs send as ``path``), which has no hostname.
+``/events`` SDKs send as ``path``), which has no hostname: the host of the
+request's Origin stands in for it, since browsers send an Origin on every
+request whose method is neither GET nor HEAD (Fetch standard, "append a
+request `Origin` header"), ``navigator.sendBeacon``'s included.
 
 A referrer is a web page, or an Android app: Android names the app that
 opened a link as ``android-app://<package name>`` (``Intent.EXTRA_REFERRER``),
@@ -18,6 +21,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 _CACHED_PAGES = 8192
 _APP_SCHEME = "android-app"
+_WEB_SCHEMES = ("http", "https")
 _UTM_KEYS = (
     "utm_id",
     "utm_campaign",
@@ -44,18 +48,41 @@ class Page:
 
 
 @functools.lru_cache(maxsize=_CACHED_PAGES)
-def parse_page(location: str) -> Page:
-    """Split ``location`` (a URL or a path); the same string is parsed once."""
+def parse_page(location: str, default_host: str = "") -> Page:
+    """Split ``location`` (a URL or a path); the same string is parsed once.
+
+    ``default_host`` is the hostname of a location that names none.
+    """
     if not location:
-        return Page("", "", "", "", _NO_CAMPAIGN)
+        return Page("", default_host, "", "", _NO_CAMPAIGN)
     try:
         parts = urlsplit(location)
-        hostname = parts.hostname or ""
+        hostname = parts.hostname or default_host
     except ValueError:
         # An unparseable URL (a bad port, an unbalanced IPv6 bracket) keeps
         # its location and nothing else.
         return Page(location, "", "", "", _NO_CAMPAIGN)
     return Page(location, hostname, parts.path, parts.query, _tags(parts.query))
+
+
+@functools.lru_cache(maxsize=_CACHED_PAGES)
+def origin_host(origin: str) -> str:
+    """The lower-case host of an http(s) origin; "" for anything else.
+
+    An origin is serialized as scheme, host and optional port, nothing more
+    (RFC 6454, section 6.2). A privacy-sensitive request sends ``null``
+    (Fetch standard), which names no host, and so does any other scheme
+    (``file:``, ``chrome-extension:``) or a value with a path or user info.
+    """
+    try:
+        parts = urlsplit(origin)
+        host, _port = parts.hostname, parts.port  # a bad port raises ValueError
+    except ValueError:
+        return ""
+    bare = f"{parts.scheme}://{parts.netloc}".lower() == origin.lower()
+    if parts.scheme not in _WEB_SCHEMES or not bare or "@" in parts.netloc:
+        return ""
+    return host or ""
 
 
 def _tags(query: str) -> dict[str, str]:

@@ -1,9 +1,10 @@
 """Which project and data stream a measurement id and api_secret belong to.
 
 Verification results (refusals too) are cached in-process for
-``KEY_CACHE_TTL_S`` seconds, as the API caches its keys: a revoked secret
-keeps working on each API replica for at most that long. While PostgreSQL is
-unreachable an expired entry is still used.
+``KEY_CACHE_TTL_S`` seconds, as the API caches its keys: a secret revoked with
+``ga4clone projects revoke-secret`` keeps working on each API replica for at
+most that long. While PostgreSQL is unreachable an expired entry is still
+used.
 """
 
 from __future__ import annotations

@@ -13,8 +13,12 @@ session-level pass (see :data:`SESSION_FACTS`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
+
+from ga4clone.reports.countries import COUNTRY_NAMES
 
 
 class MetricType(StrEnum):
@@ -27,13 +31,14 @@ class MetricType(StrEnum):
 
 @dataclass(frozen=True)
 class Dimension:
-    """A groupable value of one event."""
+    """A groupable value of one event; ``params`` are the constants ``sql`` binds."""
 
     api_name: str
     ui_name: str
     description: str
     sql: str
     realtime: bool = False
+    params: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,33 @@ class Metric:
 def _not_set(column: str) -> str:
     # GA4 shows a missing value as "(not set)"; filters see what is shown.
     return f"if(empty({column}), '(not set)', {column})"
+
+
+def _translated(
+    api_name: str, ui_name: str, description: str, column: str, table: dict[str, str]
+) -> Dimension:
+    """A realtime dimension that shows ``column``'s stored values through ``table``.
+
+    transform() looks the value up in two bound arrays (constants to 18.16 and
+    to current servers alike); a value the table lacks is shown as stored.
+    """
+    # TODO: clickhouse-driver writes bound arrays into the SQL text at each use
+    # (5 kB for the countries), so some 50 uses in one query, such as an
+    # orGroup of 12 country filters over 4 date ranges, would pass 18.16's
+    # max_query_size (256 KiB); one WITH clause per period would bind them once.
+    shown = {"": "(not set)", **table}
+    codes, names = f"{api_name}_codes", f"{api_name}_names"
+    sql = (
+        f"transform({column}, {{{codes}:Array(String)}}, "
+        f"{{{names}:Array(String)}}, {column})"
+    )
+    params = {codes: list(shown), names: list(shown.values())}
+    return Dimension(api_name, ui_name, description, sql, realtime=True, params=params)
+
+
+# The platform column holds the data stream's platform as GA4's export writes
+# it, empty for /events; the Data API's platform dimension names it otherwise.
+PLATFORM_NAMES = {"WEB": "web", "IOS": "iOS", "ANDROID": "Android"}
 
 
 def _param(key: str, column: str) -> str:
@@ -126,10 +158,20 @@ _DIMENSIONS = [
         "(traffic_source_name), taken from the event itself.",
         _not_set("traffic_source_name"),
     ),
-    Dimension(
+    _translated(
         "country",
         "Country",
-        "The country the event came from (geo_country).",
+        "The English name of the country the event came from (geo_country "
+        "holds its ISO 3166-1 code), as GA4 writes it: United States, "
+        "South Korea ...",
+        "geo_country",
+        COUNTRY_NAMES,
+    ),
+    Dimension(
+        "countryId",
+        "Country ID",
+        "The ISO 3166-1 alpha-2 code of the country the event came from "
+        "(geo_country): US, KR ...",
         _not_set("geo_country"),
         realtime=True,
     ),
@@ -160,22 +202,26 @@ _DIMENSIONS = [
         _not_set("device_operating_system"),
         realtime=True,
     ),
-    Dimension(
+    _translated(
         "platform",
         "Platform",
-        "web, android or ios (platform).",
-        _not_set("platform"),
-        realtime=True,
+        "The platform of the data stream that sent the event: web, iOS or "
+        "Android ((not set) for events sent to /events).",
+        "platform",
+        PLATFORM_NAMES,
     ),
 ]
 
 # The per-event facts metrics aggregate; the base query projects each under its
-# name. session_engaged may arrive as the string '1' or the integer 1.
+# name. session_engaged may arrive as the string '1' or the integer 1. has()
+# rather than IN: 18.16 refuses a UNION ALL (several date or minute ranges)
+# whose branches project `x IN (literals)` (code 171, "non constant in source
+# stream but must be constant in result").
 EVENT_FACTS = {
     "_user": "user_pseudo_id",
     "_session": "session_id",
-    "_page_view": "event_name IN ('page_view', 'screen_view')",
-    "_first_visit": "event_name IN ('first_visit', 'first_open')",
+    "_page_view": "has(['page_view', 'screen_view'], event_name)",
+    "_first_visit": "has(['first_visit', 'first_open'], event_name)",
     "_engagement_ms": (
         f"coalesce(toFloat64({_param('engagement_time_msec', 'int_value')}), "
         f"{_param('engagement_time_msec', 'double_value')}, 0)"

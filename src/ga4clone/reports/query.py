@@ -47,9 +47,11 @@ _OPERATORS = {
     "GREATER_THAN_OR_EQUAL": ">=",
 }
 _ORDER_TYPES = {
-    "ALPHANUMERIC": "{}",
-    "CASE_INSENSITIVE_ALPHANUMERIC": "lowerUTF8({})",
-    "NUMERIC": "toFloat64OrZero({})",
+    "ALPHANUMERIC": "{0}",
+    "CASE_INSENSITIVE_ALPHANUMERIC": "lowerUTF8({0})",
+    # GA4's NUMERIC order (DimensionOrderBy.OrderType) ranks every value that
+    # is not a number alike, below all numbers: hence the flag first.
+    "NUMERIC": "isNotNull(toFloat64OrNull({0})){1}, toFloat64OrZero({0})",
 }
 _AGGREGATIONS = ("TOTAL", "MINIMUM", "MAXIMUM")
 
@@ -279,6 +281,12 @@ class _Builder:
             raise InvalidArgument(path, f"{name!r} is not a known {kind}")
         return dimension
 
+    def _dimension_sql(self, name: str, path: str) -> str:
+        """The expression of a dimension, its constants bound."""
+        dimension = self._dimension(name, path)
+        self._binder.values.update(dimension.params)
+        return dimension.sql
+
     def _resolve_metrics(self) -> list[Metric]:
         refs = self._request.metrics
         if not refs:
@@ -376,7 +384,7 @@ class _Builder:
         # over the whole range would fix it.
         dimensions = self._split_dimensions() if split else []
         columns = [
-            f"{self._dimension(self._dimensions[i], '').sql} AS d{i}"
+            f"{self._dimension_sql(self._dimensions[i], '')} AS d{i}"
             for i in dimensions
         ]
         columns += [
@@ -500,7 +508,7 @@ class _Builder:
                 f"must be one of {', '.join(_ORDER_TYPES)}",
             )
         column = self._column(self._dimensions.index(name))
-        return template.format(column) + direction
+        return template.format(column, direction) + direction
 
     def _aggregations(self) -> list[str]:
         requested = self._request.metric_aggregations
@@ -574,7 +582,7 @@ class _Builder:
             return self._numeric_filter(spec, column, f"{path}.{name}")
         if spec.field_name == catalog.DATE_RANGE:
             raise InvalidArgument(f"{path}.fieldName", "dateRange cannot be filtered")
-        column = self._dimension(spec.field_name, f"{path}.fieldName").sql
+        column = self._dimension_sql(spec.field_name, f"{path}.fieldName")
         return self._string_filter(spec, column, f"{path}.{name}")
 
     def _string_filter(self, spec: Any, column: str, path: str) -> str:

@@ -6,7 +6,7 @@ import asyncio
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from enum import Enum
 from typing import Any
 
@@ -36,6 +36,8 @@ from ga4clone.reports.runner import run_plan
 log = logging.getLogger(__name__)
 
 MAX_DAILY_SPAN_DAYS = 366
+# What GA4's Data API says with a 500 INTERNAL.
+_INTERNAL_MESSAGE = "Internal error encountered."
 
 
 class Access(Enum):
@@ -114,6 +116,27 @@ def _reply_error(
         resp.set_header("Retry-After", str(retry_after_s))  # RFC 9110, 10.2.3
 
 
+async def _answer(
+    req: falcon.asgi.Request,
+    resp: falcon.asgi.Response,
+    work: Coroutine[Any, Any, dict[str, Any]],
+    retry_after_s: int,
+) -> None:
+    """Reply with what ``work`` returns, or with GA4's error body of its failure."""
+    try:
+        body = await work
+    except ReportError as error:
+        _reply_error(resp, error, retry_after_s)
+        return
+    except Exception:
+        # Anything else is our bug: its text may hold internals, so it goes
+        # to the log and the client gets GA4's opaque INTERNAL answer.
+        log.error("Reports request %s %s failed", req.method, req.path, exc_info=True)
+        _reply_error(resp, ReportError(_INTERNAL_MESSAGE), retry_after_s)
+        return
+    _reply(resp, 200, body)
+
+
 class ReportsResource:
     """runReport, runRealtimeReport and metadata of one property (project)."""
 
@@ -139,56 +162,51 @@ class ReportsResource:
     async def on_post(
         self, req: falcon.asgi.Request, resp: falcon.asgi.Response, property_id: str
     ) -> None:
-        try:
-            project_id = await self._guard.check(req, property_id)
-            request = parse_body(RunReportRequest, await self._body(req))
-            today = self._clock().astimezone(dt.UTC).date()
-            plan = compile_report(
-                request,
-                project_id,
-                today,
-                self._max_rows,
-                exact_counts=self._exact_counts,
-            )
-            body = await asyncio.to_thread(
-                run_plan, self._engine, plan, "analyticsData#runReport"
-            )
-        except ReportError as error:
-            _reply_error(resp, error, self._retry_after_s)
-            return
-        _reply(resp, 200, body)
+        work = self._run_report(req, property_id)
+        await _answer(req, resp, work, self._retry_after_s)
 
     async def on_post_realtime(
         self, req: falcon.asgi.Request, resp: falcon.asgi.Response, property_id: str
     ) -> None:
-        try:
-            project_id = await self._guard.check(req, property_id)
-            request = parse_body(RunRealtimeReportRequest, await self._body(req))
-            now_us = int(self._clock().timestamp() * 1_000_000)
-            plan = compile_realtime(
-                request,
-                project_id,
-                now_us,
-                self._max_rows,
-                exact_counts=self._exact_counts,
-            )
-            body = await asyncio.to_thread(
-                run_plan, self._engine, plan, "analyticsData#runRealtimeReport"
-            )
-        except ReportError as error:
-            _reply_error(resp, error, self._retry_after_s)
-            return
-        _reply(resp, 200, body)
+        work = self._run_realtime_report(req, property_id)
+        await _answer(req, resp, work, self._retry_after_s)
 
     async def on_get_metadata(
         self, req: falcon.asgi.Request, resp: falcon.asgi.Response, property_id: str
     ) -> None:
-        try:
-            project_id = await self._guard.check(req, property_id)
-        except ReportError as error:
-            _reply_error(resp, error, self._retry_after_s)
-            return
-        _reply(resp, 200, metadata(project_id))
+        work = self._metadata(req, property_id)
+        await _answer(req, resp, work, self._retry_after_s)
+
+    async def _run_report(
+        self, req: falcon.asgi.Request, property_id: str
+    ) -> dict[str, Any]:
+        project_id = await self._guard.check(req, property_id)
+        request = parse_body(RunReportRequest, await self._body(req))
+        today = self._clock().astimezone(dt.UTC).date()
+        plan = compile_report(
+            request, project_id, today, self._max_rows, exact_counts=self._exact_counts
+        )
+        return await asyncio.to_thread(
+            run_plan, self._engine, plan, "analyticsData#runReport"
+        )
+
+    async def _run_realtime_report(
+        self, req: falcon.asgi.Request, property_id: str
+    ) -> dict[str, Any]:
+        project_id = await self._guard.check(req, property_id)
+        request = parse_body(RunRealtimeReportRequest, await self._body(req))
+        now_us = int(self._clock().timestamp() * 1_000_000)
+        plan = compile_realtime(
+            request, project_id, now_us, self._max_rows, exact_counts=self._exact_counts
+        )
+        return await asyncio.to_thread(
+            run_plan, self._engine, plan, "analyticsData#runRealtimeReport"
+        )
+
+    async def _metadata(
+        self, req: falcon.asgi.Request, property_id: str
+    ) -> dict[str, Any]:
+        return metadata(await self._guard.check(req, property_id))
 
     async def _body(self, req: falcon.asgi.Request) -> bytes:
         body = bytearray()
@@ -257,20 +275,19 @@ class DailyMetricsResource:
     async def on_get(
         self, req: falcon.asgi.Request, resp: falcon.asgi.Response, project_id: str
     ) -> None:
-        try:
-            project = await self._guard.check(req, project_id)
-            start, end = self._span(req)
-            days = await asyncio.to_thread(self._store.days, project, start, end)
-        except ReportError as error:
-            _reply_error(resp, error, self._retry_after_s)
-            return
-        body = {
+        work = self._daily(req, project_id)
+        await _answer(req, resp, work, self._retry_after_s)
+
+    async def _daily(self, req: falcon.asgi.Request, project_id: str) -> dict[str, Any]:
+        project = await self._guard.check(req, project_id)
+        start, end = self._span(req)
+        days = await asyncio.to_thread(self._store.days, project, start, end)
+        return {
             "projectId": project,
             "start": start.isoformat(),
             "end": end.isoformat(),
             "days": days,
         }
-        _reply(resp, 200, body)
 
     def _span(self, req: falcon.asgi.Request) -> tuple[dt.date, dt.date]:
         today = self._clock().astimezone(dt.UTC).date()

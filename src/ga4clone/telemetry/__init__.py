@@ -1,7 +1,8 @@
 """What ga4clone shows of itself: traces, Prometheus metrics, request context.
 
-- :mod:`.tracing`: the OTEL_* switch, the tracer, W3C trace context in AMQP
-  headers, and the ASGI wrapper that gives each request a SERVER span.
+- :mod:`.tracing`: the OTEL_* switch and where spans go, the tracer, W3C
+  trace context in AMQP headers, and the ASGI wrapper that gives each
+  request a SERVER span.
 - :mod:`.metrics`: the ``ga4clone_*`` families and the ways to serve them.
 - :mod:`.requests`: the request id of each API request, for logs and answers.
 """
@@ -15,11 +16,14 @@ from ga4clone.telemetry.metrics import (
 )
 from ga4clone.telemetry.requests import RequestContext
 from ga4clone.telemetry.tracing import (
+    UnsupportedOtlpProtocol,
     active_tracer,
+    exporting_provider,
     extract,
     inject,
     instrument_asgi,
     setup_tracing,
+    traces_endpoint,
     tracing_configured,
     use_tracer_provider,
 )
@@ -28,7 +32,9 @@ __all__ = [
     "MetricsResource",
     "RequestContext",
     "RequestMetrics",
+    "UnsupportedOtlpProtocol",
     "active_tracer",
+    "exporting_provider",
     "extract",
     "inject",
     "instrument_asgi",
@@ -36,6 +42,7 @@ __all__ = [
     "record_rejected",
     "setup_tracing",
     "start_metrics_server",
+    "traces_endpoint",
     "tracing_configured",
     "use_tracer_provider",
 ]

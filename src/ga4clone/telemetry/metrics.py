@@ -3,7 +3,8 @@
 Every family lives in prometheus_client's default registry, named
 ``ga4clone_*``; each process exposes the families it updates (the others stay
 at zero). The API serves them on its own port through :class:`MetricsResource`;
-the worker through :func:`start_metrics_server` on WORKER_METRICS_PORT.
+the worker through :func:`start_metrics_server` on WORKER_METRICS_PORT, which
+also answers the worker's liveness probe on ``/health``.
 
 On the API's hot path a counter update is a dict look-up and an increment:
 labelled children are cached by their label values, because ``labels()``
@@ -12,8 +13,12 @@ validates and joins its arguments on every call.
 
 from __future__ import annotations
 
+import socketserver
+import threading
 import time
+from collections.abc import Callable, Iterable
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import falcon
 import falcon.asgi
@@ -24,7 +29,7 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
-    start_http_server,
+    make_wsgi_app,
 )
 
 _LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5)
@@ -203,7 +208,51 @@ class MetricsResource:
         resp.data = generate_latest(REGISTRY)
 
 
-def start_metrics_server(port: int) -> Any:
-    """Serve ``/metrics`` on ``port`` from a daemon thread; return the server."""
-    server, _thread = start_http_server(port)
+# A WSGI application and its start_response, as wsgiref calls them.
+_App = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+# Answers None while the process is alive, otherwise why it is not.
+Liveness = Callable[[], str | None]
+_HEALTH_PATH = "/health"
+
+
+class _ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
+    """One thread per request, so a slow scrape never delays a probe."""
+
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """Writes no access log line per scrape or probe."""
+
+    def log_message(self, *_args: Any) -> None:
+        pass
+
+
+def _with_health(metrics: _App, liveness: Liveness | None) -> _App:
+    """``metrics`` for every path but ``/health``, which asks ``liveness``."""
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if environ.get("PATH_INFO") != _HEALTH_PATH:
+            return metrics(environ, start_response)
+        problem = liveness() if liveness is not None else None
+        status = "200 OK" if problem is None else "503 Service Unavailable"
+        body = f"{problem or 'ok'}\n".encode()
+        start_response(status, [("Content-Type", "text/plain; charset=utf-8")])
+        return [body]
+
+    return app
+
+
+def start_metrics_server(port: int, liveness: Liveness | None = None) -> Any:
+    """Serve ``/metrics`` and ``/health`` on ``port`` from a daemon thread.
+
+    ``/health`` answers 200 while ``liveness()`` returns None and 503 with its
+    text otherwise. Every other path is prometheus_client's own exposition, as
+    before there was a ``/health``. Returns the server (``shutdown()`` it).
+    """
+    app = _with_health(make_wsgi_app(REGISTRY), liveness)
+    server = make_server(
+        "0.0.0.0", port, app, _ThreadingServer, handler_class=_QuietHandler
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
     return server

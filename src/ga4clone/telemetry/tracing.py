@@ -1,17 +1,34 @@
 """Tracing: whether it is on, the tracer, and trace context in AMQP headers.
 
 Configuration follows the OpenTelemetry specification. :class:`Settings`
-carries the two variables that decide *whether* and *where* spans go
-(``OTEL_EXPORTER_OTLP_ENDPOINT``, ``OTEL_TRACES_EXPORTER``), so the switch is
-read once with the rest of the configuration. Every other ``OTEL_*`` variable
-(``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES``, ``OTEL_TRACES_SAMPLER``
-and its argument, span limits, exporter headers and timeouts) is read by the
-SDK itself, as the specification requires of every SDK: re-parsing them here
+carries the variables that decide *whether*, *where* and *how* spans go
+(``OTEL_TRACES_EXPORTER``, ``OTEL_EXPORTER_OTLP_ENDPOINT`` and its
+``_TRACES_`` variant, ``OTEL_EXPORTER_OTLP_PROTOCOL`` and its ``_TRACES_``
+variant), so the switch is read once with the rest of the configuration.
+Every other ``OTEL_*`` variable (``OTEL_SERVICE_NAME``,
+``OTEL_RESOURCE_ATTRIBUTES``, ``OTEL_TRACES_SAMPLER`` and its argument, span
+limits, exporter headers, timeouts and compression) is read by the SDK
+itself, as the specification requires of every SDK: re-parsing them here
 would only drift from the standard the Helm chart and collectors rely on.
 
-With no endpoint and no console exporter, tracing is off: no tracer provider is
-installed, :func:`active_tracer` returns ``None`` and every caller skips its
-span work after that one check; :func:`instrument_asgi` returns the app as is.
+Where spans go (:func:`traces_endpoint`), per the specification's OTLP
+exporter section: the traces endpoint as it is; else the base endpoint with
+``/v1/traces`` appended; else, when ``OTEL_TRACES_EXPORTER=otlp`` asks for
+OTLP without an endpoint, the default ``http://localhost:4318/v1/traces``.
+One deliberate departure: with nothing set at all, the specification's
+default exporter is otlp, but here tracing is off, so a process nobody asked
+to trace never posts spans to a collector that is not there. Off means no
+tracer provider is installed, :func:`active_tracer` returns ``None`` and
+every caller skips its span work after that one check;
+:func:`instrument_asgi` returns the app as is.
+
+Only the OTLP/HTTP protobuf exporter is installed. A ``grpc`` (or
+``http/json``) protocol makes :func:`setup_tracing` raise
+:class:`UnsupportedOtlpProtocol`, which stops ``ga4clone api`` and ``worker``
+at start-up with that message: exporting protobuf over HTTP to a port that
+speaks gRPC would fail on every batch, losing every span behind one warning
+in the log, while a refusal shows at the rollout (Kubernetes keeps the old
+pods serving) and names the fix.
 
 The worker's batch span has no parent: it links to the producer span of each
 message instead. The configured sampler alone would decide for it apart from
@@ -42,11 +59,16 @@ from opentelemetry.trace import Link, Span, SpanKind, Tracer
 from opentelemetry.trace.span import TraceState
 from opentelemetry.util.types import Attributes
 
+from ga4clone.errors import Ga4cloneError
 from ga4clone.settings import Settings
 
 log = logging.getLogger(__name__)
 
 _SCOPE = "ga4clone"
+# The specification's default OTLP/HTTP traces endpoint.
+DEFAULT_TRACES_ENDPOINT = "http://localhost:4318/v1/traces"
+_TRACES_PATH = "v1/traces"
+_HTTP_PROTOBUF = "http/protobuf"
 # Health probes and scrapes would outnumber real requests in every trace store.
 _UNTRACED_PATHS = "/health,/ready,/metrics"
 
@@ -61,12 +83,45 @@ class _State:
 _state = _State()
 
 
+class UnsupportedOtlpProtocol(Ga4cloneError):
+    """Raised when the OTEL_* settings ask for an OTLP protocol not installed."""
+
+
+def traces_endpoint(settings: Settings) -> str | None:
+    """The URL OTLP spans are posted to; ``None`` when no OTLP export is asked."""
+    if settings.otel_traces_exporter in ("none", "console"):
+        return None
+    if settings.otel_exporter_otlp_traces_endpoint:
+        return settings.otel_exporter_otlp_traces_endpoint
+    if settings.otel_exporter_otlp_endpoint:
+        # The specification: the signal's path joins the base with one slash.
+        return f"{settings.otel_exporter_otlp_endpoint.rstrip('/')}/{_TRACES_PATH}"
+    if settings.otel_traces_exporter == "otlp":
+        return DEFAULT_TRACES_ENDPOINT
+    return None
+
+
 def tracing_configured(settings: Settings) -> bool:
     """Whether the OTEL_* settings ask for spans to be exported."""
-    exporter = settings.otel_traces_exporter
-    if exporter == "console":
+    if settings.otel_traces_exporter == "console":
         return True
-    return exporter != "none" and bool(settings.otel_exporter_otlp_endpoint)
+    return traces_endpoint(settings) is not None
+
+
+def exporting_provider(
+    settings: Settings, service_name: str, *, max_links: int | None = None
+) -> TracerProvider | None:
+    """A provider exporting as the settings ask; ``None`` when tracing is off.
+
+    Raises :class:`UnsupportedOtlpProtocol` for a protocol other than
+    http/protobuf. Nothing global is touched; see :func:`setup_tracing`.
+    """
+    if not tracing_configured(settings):
+        return None
+    exporter = _exporter(settings)
+    provider = tracer_provider(service_name, max_links=max_links)
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    return provider
 
 
 def setup_tracing(
@@ -78,11 +133,10 @@ def setup_tracing(
     ``max_links`` raises the links a span keeps above the SDK's limit
     (OTEL_SPAN_LINK_COUNT_LIMIT, 128 by default), never lowers it.
     """
-    if not tracing_configured(settings):
-        log.debug("Tracing is off: no OTEL_EXPORTER_OTLP_ENDPOINT")
+    provider = exporting_provider(settings, service_name, max_links=max_links)
+    if provider is None:
+        log.debug("Tracing is off: no OTLP endpoint and no OTEL_TRACES_EXPORTER")
         return
-    provider = tracer_provider(service_name, max_links=max_links)
-    provider.add_span_processor(BatchSpanProcessor(_exporter(settings)))
     trace.set_tracer_provider(provider)
     use_tracer_provider(provider)
     log.info("Tracing on as %r", provider.resource.attributes.get(SERVICE_NAME))
@@ -235,12 +289,30 @@ def _resource(service_name: str) -> Resource:
 
 
 def _exporter(settings: Settings) -> SpanExporter:
-    if settings.otel_traces_exporter == "console":
+    endpoint = traces_endpoint(settings)
+    if endpoint is None:
+        # tracing_configured let only the console exporter through.
         return ConsoleSpanExporter()
+    _require_http_protobuf(settings)
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
         OTLPSpanExporter,
     )
 
-    # The specification appends the signal's path to the base endpoint.
-    base = settings.otel_exporter_otlp_endpoint.rstrip("/")
-    return OTLPSpanExporter(endpoint=f"{base}/v1/traces")
+    return OTLPSpanExporter(endpoint=endpoint)
+
+
+def _require_http_protobuf(settings: Settings) -> None:
+    """Refuse a protocol the installed exporter cannot speak; see the module doc."""
+    name = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
+    protocol = settings.otel_exporter_otlp_traces_protocol
+    if not protocol:
+        name = "OTEL_EXPORTER_OTLP_PROTOCOL"
+        protocol = settings.otel_exporter_otlp_protocol
+    if protocol in ("", _HTTP_PROTOBUF):
+        return
+    raise UnsupportedOtlpProtocol(
+        f"{name}={protocol} is not supported: only the OTLP/HTTP protobuf "
+        f"exporter is installed. Set {name}={_HTTP_PROTOBUF} (or leave it unset) "
+        "and point the endpoint at the collector's OTLP/HTTP port (4318), "
+        "not its gRPC port (4317)."
+    )

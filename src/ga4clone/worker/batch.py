@@ -211,12 +211,15 @@ def _rows(delivery: Delivery, enricher: Enricher) -> list[tuple[Any, ...]]:
     if visitor.agent.is_bot and not enricher.store_bots:
         return []
     shared = _message_values(delivery, visitor)
-    return [_event_values(event, enricher) + shared for event in message.events]
+    origin = message.request_origin
+    return [_event_values(event, enricher, origin) + shared for event in message.events]
 
 
-def _event_values(event: Event, enricher: Enricher) -> tuple[Any, ...]:
+def _event_values(
+    event: Event, enricher: Enricher, origin: str | None
+) -> tuple[Any, ...]:
     keys, strings, ints, doubles = _typed_params(event.params)
-    facts = enricher.page(event)
+    facts = enricher.page(event, origin)
     page, source, tags = facts.page, facts.source, facts.page.tags
     micros = event.timestamp_micros
     return (

@@ -21,11 +21,14 @@ the messaging semantic conventions) linked to the PRODUCER span of each of its
 messages, with the two store writes as children, redeliveries and dead letters
 as span events; the ``ga4clone_*`` worker metrics (see
 :mod:`ga4clone.telemetry.metrics`), including the depth of both queues, sampled
-every few seconds, are served on WORKER_METRICS_PORT.
+every few seconds, are served on WORKER_METRICS_PORT, with ``/health`` for the
+liveness probe: 503 once the consume loop has not serviced its RabbitMQ
+connection for :data:`LIVENESS_TIMEOUT_S` (see :class:`Heartbeat`).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 import time
@@ -61,10 +64,43 @@ _RECONNECT_MAX_S = 10.0
 _DEPTH_EVERY_S = 5.0
 _UNDECODABLE = "undecodable"
 _REFUSED = "refused"
+# Validation errors named in a dead letter's reason; more are only counted.
+_REASON_ERRORS = 3
+# /health turns 503 when the consume loop has not ticked for this long. It must
+# outlast the longest step that blocks the loop without servicing the AMQP
+# connection: one store write attempt, which clickhouse-driver bounds by its
+# 60 s send_receive_timeout (ga4clone.migrate.clickhouse_client) and psycopg2
+# by its 5 s connect_timeout. Retries after a failed write sleep through the
+# connection (BlockingConnection.sleep), so a long store outage keeps ticking;
+# a query that never returns (a PostgreSQL lock held for ever) does not, and a
+# restart is then the cure. 120 s leaves a write that times out room to spare.
+LIVENESS_TIMEOUT_S = 120.0
+# How often the loop ticks while it services the connection.
+_TICK_S = 1.0
 
 
 class _Stopping(Exception):
     """Raised inside a retry loop when SIGTERM asked the worker to stop."""
+
+
+class Heartbeat:
+    """When the consume loop last showed it is alive; what ``/health`` asks."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        self._last = time.monotonic()
+
+    def beat(self) -> None:
+        """Record that the loop is alive now."""
+        # A float assignment: atomic, read by the metrics server's threads.
+        self._last = time.monotonic()
+
+    def problem(self) -> str | None:
+        """None while the last beat is recent; otherwise what is wrong."""
+        silent_s = time.monotonic() - self._last
+        if silent_s <= self.timeout_s:
+            return None
+        return f"the consume loop has not ticked for {silent_s:.0f} s"
 
 
 @dataclass
@@ -83,6 +119,7 @@ class Consumer:
         settings: Settings,
         clickhouse: ClickHouseStore | None = None,
         postgres: PostgresStore | None = None,
+        liveness_timeout_s: float = LIVENESS_TIMEOUT_S,
     ) -> None:
         self._settings = settings
         self._topology = Topology.from_settings(settings)
@@ -98,6 +135,8 @@ class Consumer:
         self._stopping = False
         self._next_depth_sample = 0.0
         self._metrics_server: Any = None
+        self.heartbeat = Heartbeat(liveness_timeout_s)
+        self._tick_s = min(_TICK_S, liveness_timeout_s / 4)
         self.on_flush: Callable[[int, float], None] | None = None
 
     def stop(self, *_args: object) -> None:
@@ -118,9 +157,13 @@ class Consumer:
         delay_s = _RETRY_MIN_S
         port = self._settings.worker_metrics_port
         if port and self._metrics_server is None:
-            self._metrics_server = metrics.start_metrics_server(port)
-            log.info("Serving metrics on port %d", port)
+            self._metrics_server = metrics.start_metrics_server(
+                port, self.heartbeat.problem
+            )
+            log.info("Serving /metrics and /health on port %d", port)
         while not self._stopping:
+            # Trying to connect is progress too: a broker outage is no hang.
+            self.heartbeat.beat()
             try:
                 self._connect()
                 delay_s = _RETRY_MIN_S
@@ -137,6 +180,7 @@ class Consumer:
 
     def _connect(self) -> None:
         self._connection = pika.BlockingConnection(self._parameters)
+        self._tick(self._connection)
         channel = self._connection.channel()
         declare(channel, self._topology)
         channel.confirm_delivery()
@@ -144,6 +188,16 @@ class Consumer:
         self._channel = channel
         self._new_batch()
         log.info("Consuming %r", self._topology.queue)
+
+    def _tick(self, connection: Any) -> None:
+        """Beat, and again every tick while ``connection`` is serviced."""
+        # pika runs this timer only from inside its own loop (consuming,
+        # sleeping between retries), which is exactly what /health vouches for.
+        self.heartbeat.beat()
+        if connection is self._connection and connection.is_open:
+            connection.call_later(
+                self._tick_s, functools.partial(self._tick, connection)
+            )
 
     def _consume(self) -> None:
         # Messages are taken one at a time from pika's buffer, so a batch stops
@@ -209,7 +263,7 @@ class Consumer:
             message = EventMessage.model_validate_json(body)
             message_id = uuid.UUID(properties.message_id)
         except (ValidationError, TypeError, ValueError) as exc:
-            reason = f"undecodable message: {_first_line(exc)}"
+            reason = f"undecodable message: {_undecodable_reason(exc)}"
             log.warning("Dead-lettering message %r: %s", properties.message_id, reason)
             self._batch.reject(tag, DeadLetter(body, properties, reason))
             return
@@ -306,8 +360,17 @@ class Consumer:
                 log.warning("%s; retrying in %.1f s", exc, delay_s)
                 # The queue grows most while a store is down: keep showing it.
                 self._maybe_sample_depths()
-                self._connection.sleep(delay_s)
+                self._serviced_sleep(delay_s)
                 delay_s = min(delay_s * 2, self._retry_max_s)
+
+    def _serviced_sleep(self, seconds: float) -> None:
+        """Sleep while servicing the connection; wake early when asked to stop."""
+        deadline = time.monotonic() + seconds
+        while not self._stopping:
+            left_s = deadline - time.monotonic()
+            if left_s <= 0:
+                return
+            self._connection.sleep(min(left_s, _POLL_S))
 
     def _dead_letter(self, dead_letter: DeadLetter) -> None:
         reason = (
@@ -344,6 +407,7 @@ class Consumer:
     def _interruptible_sleep(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
         while not self._stopping and time.monotonic() < deadline:
+            self.heartbeat.beat()
             time.sleep(min(0.1, deadline - time.monotonic()))
 
     def _close(self) -> None:
@@ -390,6 +454,26 @@ def _refused(delivery: Delivery, reason: str) -> DeadLetter:
         headers=delivery.headers,
     )
     return DeadLetter(body.encode(), properties, reason)
+
+
+def _undecodable_reason(exc: Exception) -> str:
+    """What is wrong with a message, without its content.
+
+    A validation error names the fields and what each should be
+    (``events: Input should be a valid array``); never the input values,
+    which are payload.
+    """
+    if not isinstance(exc, ValidationError):
+        return _first_line(exc)
+    errors = exc.errors(include_url=False, include_input=False)
+    named = [
+        f"{'.'.join(str(part) for part in error['loc']) or 'message'}: {error['msg']}"
+        for error in errors[:_REASON_ERRORS]
+    ]
+    more = len(errors) - len(named)
+    if more:
+        named.append(f"{more} more")
+    return "; ".join(named)[:500]
 
 
 def _first_line(exc: Exception) -> str:

@@ -85,6 +85,7 @@ _PRUNE_MESSAGES = (
 # ids in daily partitions would make the window cheap to lengthen.
 PROCESSED_RETENTION_DAYS = 14
 _PRUNE_EVERY_S = 3600.0
+_BRIEF_CHARS = 300
 
 
 class ClickHouseStore:
@@ -124,18 +125,34 @@ class ClickHouseStore:
         try:
             self._client.execute(statement, kept, columnar=True)
         except _BAD_DATA as exc:
-            raise PoisonMessage(f"ClickHouse refused the data: {exc!r}") from exc
+            raise PoisonMessage(f"ClickHouse refused the data: {_brief(exc)}") from exc
         except ServerException as exc:
             if exc.code in _BAD_DATA_CODES:
-                raise PoisonMessage(f"ClickHouse refused the data: {exc!r}") from exc
-            raise StoreUnavailable(f"ClickHouse insert failed: {exc!r}") from exc
+                raise PoisonMessage(
+                    f"ClickHouse refused the data: {_brief(exc)}"
+                ) from exc
+            raise StoreUnavailable(f"ClickHouse insert failed: {_brief(exc)}") from exc
         except (ClickHouseError, OSError, EOFError) as exc:
             self._client.disconnect()
-            raise StoreUnavailable(f"ClickHouse insert failed: {exc!r}") from exc
+            raise StoreUnavailable(f"ClickHouse insert failed: {_brief(exc)}") from exc
 
     def close(self) -> None:
         self._client.disconnect()
         self._enricher.close()
+
+
+def _brief(exc: BaseException) -> str:
+    """An error's type and first line: what a log line or a dead letter needs.
+
+    ClickHouse appends its server's stack trace and PostgreSQL the failing row
+    (``DETAIL: Failing row contains ...``, event data) on later lines.
+    """
+    text = str(exc)
+    if isinstance(exc, ClickHouseError) and exc.message:
+        # Its str() puts "Code: N." alone on the first line.
+        text = f"Code: {exc.code}. {exc.message}"
+    first = text.strip().split("\n", 1)[0].removesuffix(" Stack trace:")
+    return f"{type(exc).__name__}: {first}"[:_BRIEF_CHARS]
 
 
 def _without_defaults(
@@ -195,12 +212,14 @@ class PostgresStore:
         try:
             return self._record(deliveries)
         except (psycopg2.DataError, psycopg2.IntegrityError) as exc:
-            raise PoisonMessage(f"PostgreSQL refused the data: {exc!r}") from exc
+            raise PoisonMessage(f"PostgreSQL refused the data: {_brief(exc)}") from exc
         except psycopg2.Error as exc:
             # Connection loss, shutdown, deadlock, a missing table during a
             # migration: all of them pass.
             self.close()
-            raise StoreUnavailable(f"PostgreSQL transaction failed: {exc!r}") from exc
+            raise StoreUnavailable(
+                f"PostgreSQL transaction failed: {_brief(exc)}"
+            ) from exc
 
     def _record(self, deliveries: list[Delivery]) -> int:
         conn = self._connection()
