@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import ast
+import re
+import subprocess
+import sys
 import uuid
 from typing import Any
 
@@ -12,10 +16,27 @@ from clickhouse_driver import Client
 from ga4clone import dlq
 from ga4clone.settings import Settings
 from ga4clone.topology import ERROR_HEADER, ROUTING_KEY, Topology, declare
-from tests.conftest import daily_metric, stored_count, wait_for
+from tests.conftest import ROOT, daily_metric, stored_count, wait_for
+from tests.test_e2e import environment
 from tests.worker.test_consumer import RunningWorker, message, publish
 
 pytestmark = pytest.mark.integration
+
+# One line of `ga4clone dlq inspect`: the id, the size, then the reason and
+# the body's preview, both as Python literals.
+_INSPECTED = re.compile(
+    r"^(?P<id>\S+)\s+\d+ B  (?P<reason>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")  b"
+)
+
+
+def inspected_reasons(listing: str) -> dict[str, str]:
+    """Message id -> reason, from the output of ``ga4clone dlq inspect``."""
+    reasons = {}
+    for line in listing.splitlines():
+        match = _INSPECTED.match(line)
+        if match:
+            reasons[match["id"]] = ast.literal_eval(match["reason"])
+    return reasons
 
 
 def dead_letter(amqp: Any, settings: Settings, message_id: str, reason: str) -> None:
@@ -107,3 +128,32 @@ def test_refused_message_is_stored_once_after_the_cause_is_fixed_and_replayed(
     assert daily_metric(postgres, project, "event:blocked") == 3
     assert stored_count(clickhouse, project) == 5
     assert dlq.inspect(fast) == []
+
+
+def test_inspect_command_shows_why_the_worker_dead_lettered_a_message(
+    settings: Settings, amqp: Any
+) -> None:
+    # Given a message whose events are not a list, dead-lettered by a worker,
+    fast = settings.model_copy(update={"worker_flush_interval_ms": 100})
+    declare(amqp, Topology.from_settings(fast))
+    body = b'{"events": "not a list"}'
+    with RunningWorker(fast):
+        publish(amqp, fast, body, "poison-1")
+        wait_for(lambda: len(dlq.inspect(fast)) == 1)
+
+    # when an operator lists the dead letters,
+    listing = subprocess.run(
+        [sys.executable, "-m", "ga4clone", "dlq", "inspect"],
+        env=environment(fast, 8080),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+    # then the reason column names what is wrong, apart from the body.
+    assert inspected_reasons(listing) == {
+        "poison-1": "undecodable message: receivedAt: Field required; "
+        "events: Input should be a valid array"
+    }
+    assert 'b\'{"events": "not a list"}\'' in listing
