@@ -17,8 +17,10 @@ local sink, to show what tracing costs.
 
 Usage: ``.venv/bin/python bench/pipeline.py [--seconds 15] [--rate 1000]
 [--tracing]``.
-Needs ``wrk`` (Debian package) on PATH. Prints a Markdown table; the figures
-in the README come from it. Everything it creates is dropped at the end.
+Needs ``wrk`` on PATH: run as root on Debian, it installs the package with
+apt-get when missing; otherwise it stops and names the command. Prints a
+Markdown table; the figures in the README come from it. Everything it creates
+is dropped at the end.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ from ga4clone.migrate import clickhouse_client, migrate  # noqa: E402
 from ga4clone.settings import Settings  # noqa: E402
 
 DATABASE = "ga4clone_bench"
+WRK_INSTALL = "sudo apt-get update && sudo apt-get install -y wrk"
 PORT = 18181
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0"
 
@@ -194,6 +197,28 @@ async def fixed_rate_latencies(
 
     await asyncio.gather(*(connection(i / rate) for i in range(connections)))
     return latencies
+
+
+def ensure_wrk() -> None:
+    """Install wrk with apt-get if it is missing and we may; else stop."""
+    if shutil.which("wrk") is not None:
+        return
+    if os.geteuid() == 0 and shutil.which("apt-get") is not None:
+        print("wrk is missing: installing the Debian package", file=sys.stderr)
+        # The package lists may be stale or absent (a fresh image): update
+        # them only when the first try fails.
+        if _apt_get("install", "-y", "wrk") != 0:
+            _apt_get("update")
+            _apt_get("install", "-y", "wrk")
+    if shutil.which("wrk") is None:
+        raise SystemExit(f"bench/pipeline.py needs wrk; install it: {WRK_INSTALL}")
+
+
+def _apt_get(*args: str) -> int:
+    # apt's progress goes to stderr: stdout is kept for the results table.
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    command = ["apt-get", "-q", *args]
+    return subprocess.run(command, env=env, stdout=sys.stderr, check=False).returncode
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -361,8 +386,7 @@ def main() -> None:
         "--tracing", action="store_true", help="also compare tracing off and on"
     )
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        raise SystemExit("wrk is not installed (apt-get install wrk)")
+    ensure_wrk()
 
     config = settings()
     reset(config)

@@ -7,6 +7,7 @@ from typing import Any
 
 import falcon.testing
 import pytest
+from clickhouse_driver import Client
 
 from ga4clone.errors import StoreUnavailable
 from ga4clone.reports import Access, DriverEngine
@@ -347,3 +348,23 @@ def test_an_unexpected_key_check_failure_is_an_opaque_500_that_is_logged(
     )
 
     _assert_logged_opaque_500(result, caplog, KeyError)
+
+
+def _closed_port_client() -> Any:
+    # Port 1 on loopback: nothing listens there, so the connect is refused.
+    return Client(host="127.0.0.1", port=1, connect_timeout=2)
+
+
+def test_an_unreachable_clickhouse_is_503_and_logged_without_the_query(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    client = make_client(DriverEngine(_closed_port_client))
+
+    result = _post(client, _body())
+
+    assert result.status_code == 503
+    assert result.json["error"]["status"] == "UNAVAILABLE"
+    assert result.headers["Retry-After"]
+    [record] = [r for r in caplog.records if r.name == "ga4clone.reports.engines"]
+    assert record.levelno == logging.WARNING
+    assert "SELECT" not in record.getMessage()

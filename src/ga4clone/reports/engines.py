@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import queue
 import re
 from collections.abc import Iterator
@@ -26,6 +27,8 @@ from clickhouse_driver.errors import Error as DriverError
 from ga4clone.migrate import parse_version
 from ga4clone.reports.errors import BackendUnavailable
 from ga4clone.reports.query import Query
+
+log = logging.getLogger(__name__)
 
 _PLACEHOLDER = re.compile(r"\{(\w+):[^{}]+\}")
 
@@ -80,6 +83,13 @@ class DriverEngine:
                 )
             except (DriverError, OSError, EOFError) as exc:
                 client.disconnect()
+                # The server's message may quote the query, filter values and
+                # all, so only its class and code are logged.
+                log.warning(
+                    "ClickHouse failed to answer a report query: %s (code %s)",
+                    type(exc).__name__,
+                    getattr(exc, "code", None),
+                )
                 raise BackendUnavailable("ClickHouse failed to answer") from exc
         return [tuple(row) for row in rows]
 
