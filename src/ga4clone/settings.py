@@ -149,7 +149,10 @@ class Settings(BaseSettings):
         9100,
         ge=0,
         le=65535,
-        description="Port of the worker's /metrics; 0 turns it off.",
+        description=(
+            "Port of the worker's /metrics and /health (liveness: 503 once the"
+            " consume loop has not serviced RabbitMQ for 120 s); 0 turns both off."
+        ),
     )
     worker_retry_max_ms: int = Field(
         30_000,

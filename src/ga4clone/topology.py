@@ -167,7 +167,10 @@ def declare(channel: Any, topology: Topology) -> None:
 
 
 def queue_exists(connection: Any, queue: str) -> bool:
-    """Whether ``queue`` exists, asked on a channel of its own (404 closes it)."""
+    """Whether ``queue`` exists, asked on a channel of its own (404 closes it).
+
+    pika logs the broker's 404 as a warning: once, before the queue is made.
+    """
     probe = connection.channel()
     try:
         probe.queue_declare(queue, passive=True)
