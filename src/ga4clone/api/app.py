@@ -52,7 +52,7 @@ from ga4clone.telemetry import (
     RequestContext,
     RequestMetrics,
     record_accepted,
-    record_rejected,
+    record_refused,
 )
 
 log = logging.getLogger(__name__)
@@ -67,16 +67,6 @@ _MESSAGE_NAMESPACE = uuid.UUID("8a4c1f0e-6f5b-4b8e-9a57-2f1f0f6c9d11")
 _MAX_ORIGIN_CHARS = 300
 # Threads (and pooled PostgreSQL connections) for key checks and token leases.
 _DB_THREADS = 4
-# The reason label of ga4clone_events_rejected_total, by answer.
-_REJECT_REASONS = {
-    falcon.HTTP_400: "invalid",
-    falcon.HTTP_401: "unauthorized",
-    falcon.HTTP_403: "forbidden",
-    falcon.HTTP_413: "too_large",
-    falcon.HTTP_415: "unsupported_media_type",
-    falcon.HTTP_429: "rate_limited",
-    falcon.HTTP_503: "unavailable",
-}
 
 
 class _Rejected(Exception):
@@ -176,7 +166,7 @@ class EventsResource:
             for name, value in rejected.headers.items():
                 resp.set_header(name, value)
             _reply(resp, rejected.status, rejected.body)
-            record_rejected(_REJECT_REASONS.get(rejected.status, "other"), count)
+            record_refused(rejected.status, count)
             return
         record_accepted(count)
         _reply(

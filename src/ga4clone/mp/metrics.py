@@ -11,29 +11,15 @@ from __future__ import annotations
 
 from collections import Counter as Tally
 
-import falcon
 from prometheus_client import Counter
 
-from ga4clone.telemetry import record_accepted, record_rejected
+from ga4clone.telemetry import record_accepted, record_refused
 
 EVENTS_DROPPED = Counter(
     "ga4clone_mp_events_dropped_total",
     "Measurement Protocol events dropped as invalid, by validation code.",
     ["reason"],
 )
-# TODO: the same table as api/app.py's _REJECT_REASONS, copied because that
-# one is private; one shared table in ga4clone.telemetry would keep the two
-# ingest paths from drifting apart.
-_REJECT_REASONS = {
-    falcon.HTTP_400: "invalid",
-    falcon.HTTP_401: "unauthorized",
-    falcon.HTTP_403: "forbidden",
-    falcon.HTTP_413: "too_large",
-    falcon.HTTP_415: "unsupported_media_type",
-    falcon.HTTP_429: "rate_limited",
-    falcon.HTTP_503: "unavailable",
-}
-
 __all__ = ["record_accepted", "record_dropped", "record_refused"]
 
 
@@ -41,8 +27,3 @@ def record_dropped(dropped: Tally[str]) -> None:
     """Count dropped events; the reasons are GA4's few validation codes."""
     for reason, events in dropped.items():
         EVENTS_DROPPED.labels(reason).inc(events)
-
-
-def record_refused(status: str, events: int) -> None:
-    """Count the events of a request answered with an error ``status``."""
-    record_rejected(_REJECT_REASONS.get(status, "other"), events)

@@ -11,6 +11,7 @@ from ga4clone.telemetry.metrics import (
     MetricsResource,
     RequestMetrics,
     record_accepted,
+    record_refused,
     record_rejected,
     start_metrics_server,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "inject",
     "instrument_asgi",
     "record_accepted",
+    "record_refused",
     "record_rejected",
     "setup_tracing",
     "start_metrics_server",

@@ -145,6 +145,24 @@ def record_rejected(reason: str, events: int = 1) -> None:
     _rejected.get(reason).inc(events)
 
 
+# The reason label of ga4clone_events_rejected_total, by the error status an
+# ingest path (/events or /mp/collect) answered with.
+_REJECT_REASONS = {
+    falcon.HTTP_400: "invalid",
+    falcon.HTTP_401: "unauthorized",
+    falcon.HTTP_403: "forbidden",
+    falcon.HTTP_413: "too_large",
+    falcon.HTTP_415: "unsupported_media_type",
+    falcon.HTTP_429: "rate_limited",
+    falcon.HTTP_503: "unavailable",
+}
+
+
+def record_refused(status: str, events: int = 1) -> None:
+    """Count the events of a request answered with the error ``status``."""
+    record_rejected(_REJECT_REASONS.get(status, "other"), events)
+
+
 def observe_publish(seconds: float, *, confirmed: bool) -> None:
     """Record how long one publish waited for its confirm (or failure)."""
     _publish_seconds.get("confirmed" if confirmed else "failed").observe(seconds)
