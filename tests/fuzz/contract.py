@@ -54,9 +54,7 @@ class Contract:
         assert media in documented, f"{where} answered {media!r}, not {documented}"
         name = documented[media]
         body = (
-            orjson.loads(result.content)
-            if media == "application/json"
-            else result.text
+            orjson.loads(result.content) if media == "application/json" else result.text
         )
         self._validator(path, method, status, name).validate(body)
 
@@ -69,7 +67,9 @@ class Contract:
             # The document's components sit beside the schema, so that its
             # "#/components/schemas/..." references resolve against it.
             schema = {**self.document, **content[media]["schema"]}
-            self._validators[key] = jsonschema.Draft202012Validator(schema)
+            self._validators[key] = jsonschema.Draft202012Validator(
+                schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+            )
         return self._validators[key]
 
 

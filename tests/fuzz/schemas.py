@@ -6,14 +6,18 @@ object keywords) and draws values that fit it (``valid``), or that fit it but
 here and there (``mutated``: a value of any type in place of one, a required
 property left out, an unknown one added, a string too long). Strings also
 draw from a vocabulary (the schema's ``examples``, and words the caller
-knows the API reads), so that valid-shaped values get past name checks and
-reach the code behind them.
+knows the API reads). The caller's hints, by property name, fill in what no
+schema states: a strategy (a project id, a timestamp of now) that valid
+values always draw from and mutated ones mostly, or keywords that narrow the
+schema (``minItems``). A hinted property is always there in valid values, so
+that they get past the app's checks and reach the code behind them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hypothesis import strategies as st
@@ -29,10 +33,22 @@ ODD_CHARACTERS = st.characters(categories=["Cs", "Cc", "Cf"]) | st.sampled_from(
 _MISSING = object()
 
 
+def mostly(
+    usual: st.SearchStrategy[Any], other: st.SearchStrategy[Any], odds: int = 3
+) -> st.SearchStrategy[Any]:
+    """``usual`` ``odds`` times as often as ``other``.
+
+    Not ``one_of(usual, usual, usual, other)``: one_of drops repeated branches.
+    """
+    return st.integers(0, odds).flatmap(lambda n: usual if n else other)
+
+
 def texts(min_size: int = 0, max_size: int = 60) -> st.SearchStrategy[str]:
     """Arbitrary text, now and then made of odd characters only."""
-    return st.text(min_size=min_size, max_size=max_size) | st.text(
-        ODD_CHARACTERS, min_size=min_size, max_size=max_size
+    return mostly(
+        st.text(min_size=min_size, max_size=max_size),
+        st.text(ODD_CHARACTERS, min_size=min_size, max_size=max_size),
+        odds=4,
     )
 
 
@@ -47,7 +63,8 @@ _SCALARS = (
 JSON_VALUES: st.SearchStrategy[Any] = st.recursive(
     _SCALARS,
     lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(texts(max_size=20), inner, max_size=4)
+        st.lists(inner, max_size=4)
+        | st.dictionaries(texts(max_size=20), inner, max_size=4)
     ),
     max_leaves=10,
 )
@@ -57,11 +74,16 @@ class SchemaValues:
     """Draws values from the schemas of one OpenAPI document."""
 
     def __init__(
-        self, document: dict[str, Any], vocabulary: Sequence[str], ids: Sequence[str]
+        self,
+        document: dict[str, Any],
+        vocabulary: Sequence[str],
+        ids: Sequence[str],
+        hints: Mapping[str, Any] | None = None,
     ) -> None:
         self._components: dict[str, Any] = document["components"]["schemas"]
         self._vocabulary = sorted(set(vocabulary))
         self._ids = st.sampled_from(sorted(set(ids))) | st.uuids().map(str)
+        self._hints = dict(hints or {})
         self._built: dict[tuple[str, int, bool], st.SearchStrategy[Any]] = {}
 
     def valid(self, schema: dict[str, Any]) -> st.SearchStrategy[Any]:
@@ -79,14 +101,14 @@ class SchemaValues:
         if not mutate or exact.is_empty:
             return exact
         # One value in four is of any type at all.
-        return st.one_of(exact, exact, exact, JSON_VALUES)
+        return mostly(exact, JSON_VALUES)
 
     def _exact(
         self, schema: dict[str, Any], depth: int, *, mutate: bool
     ) -> st.SearchStrategy[Any]:
         if "$ref" in schema:
             return self._ref(schema["$ref"], depth + 1, mutate=mutate)
-        for key in ("anyOf", "oneOf", "allOf"):
+        for key in ("anyOf", "oneOf"):
             if key in schema:
                 return st.one_of(
                     [self._exact(s, depth, mutate=mutate) for s in schema[key]]
@@ -105,13 +127,19 @@ class SchemaValues:
     def _ref(self, ref: str, depth: int, *, mutate: bool) -> st.SearchStrategy[Any]:
         if depth > MAX_DEPTH:
             return st.nothing()
-        name = ref.rsplit("/", 1)[-1]
+        # Drawn through a composite, whose repr names the component: the
+        # repr of the unrolled strategy itself grows exponentially with depth.
+        return _component(self, ref.rsplit("/", 1)[-1], depth, mutate)
+
+    def built(self, name: str, depth: int, mutate: bool) -> st.SearchStrategy[Any]:
+        """The strategy of component ``name`` at ``depth``, built once."""
         key = (name, depth, mutate)
         if key not in self._built:
-            self._built[key] = self._exact(
-                self._components[name], depth, mutate=mutate
-            )
+            self._built[key] = self._exact(self._components[name], depth, mutate=mutate)
         return self._built[key]
+
+    def __repr__(self) -> str:
+        return "SchemaValues(...)"
 
     def _typed(
         self, kind: str, schema: dict[str, Any], depth: int, mutate: bool
@@ -145,7 +173,7 @@ class SchemaValues:
             fitting = [w for w in words if low <= len(w) <= high]
             valid = texts(low, min(high, 60))
             if fitting:
-                valid = st.sampled_from(fitting) | valid
+                valid = mostly(st.sampled_from(fitting), valid)
         if mutate:
             # A string just over the limit, and one far over it.
             over = st.integers(high + 1, high + 2 * high + 10).map("x".__mul__)
@@ -160,6 +188,8 @@ class SchemaValues:
         high = min(schema.get("maxItems", MAX_ITEMS), max(low, MAX_ITEMS))
         if items.is_empty:
             return st.just([]) if low == 0 else st.nothing()
+        if schema.get("uniqueItems"):
+            return st.lists(items, min_size=low, max_size=high, unique_by=_canonical)
         return st.lists(items, min_size=low, max_size=high)
 
     def _object(
@@ -169,12 +199,21 @@ class SchemaValues:
         fixed: dict[str, st.SearchStrategy[Any]] = {}
         optional: dict[str, st.SearchStrategy[Any]] = {}
         for name, sub in schema.get("properties", {}).items():
+            hint = self._hints.get(name)
+            if isinstance(hint, dict):
+                sub = {**sub, **hint}
             value = self._node(sub, depth, mutate=mutate)
             if value.is_empty:
                 continue
+            if isinstance(hint, st.SearchStrategy):
+                value = mostly(hint, value) if mutate else hint
             if name in required:
                 # A mutated object now and then lacks a required property.
-                fixed[name] = st.one_of(value, value, st.just(_MISSING)) if mutate else value
+                fixed[name] = (
+                    mostly(value, st.just(_MISSING), odds=5) if mutate else value
+                )
+            elif hint is not None and not mutate:
+                fixed[name] = value
             else:
                 optional[name] = value
         shaped = st.fixed_dictionaries(fixed, optional=optional)
@@ -197,6 +236,17 @@ class SchemaValues:
         if mutate:
             return st.dictionaries(texts(max_size=20), JSON_VALUES, max_size=2)
         return None
+
+
+@st.composite
+def _component(
+    draw: st.DrawFn, values: SchemaValues, name: str, depth: int, mutate: bool
+) -> Any:
+    return draw(values.built(name, depth, mutate))
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
 
 
 def _present(values: dict[str, Any]) -> dict[str, Any]:

@@ -1,203 +1,368 @@
-"""Fuzzing the write endpoints: whatever arrives, the answer is a documented 4xx or 202.
+"""Fuzzing every operation of the API: whatever arrives, the answer is documented.
 
-Requests are generated with hypothesis from the shapes in the OpenAPI
-document (events with right and wrong types, arbitrary JSON, raw bytes,
-random headers) and sent to the live ASGI app with a real publisher. The
-``ci`` profile (``CI=true``) sends 2,000 requests per endpoint; elsewhere 150.
+Requests are drawn from the OpenAPI document the app serves (see
+tests/fuzz/operations.py and schemas.py) and sent to the live app, with a real
+publisher, PostgreSQL and ClickHouse behind it. No answer may be a 5xx (the
+services are up, so not even a documented 503), and each must carry a status
+the document lists for its operation, with a body that fits the schema. The
+``ci`` profile (``CI=true``) sends 2,000 requests per operation; elsewhere 300.
+Hostile bodies go to every POST route, each with the answer it must get.
 """
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import json
-import os
-import time
+import re
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
-import falcon.testing
 import pytest
-from hypothesis import HealthCheck, given
-from hypothesis import settings as profile
-from hypothesis import strategies as st
+from hypothesis import given
 
-from ga4clone.api.app import create_app
-from ga4clone.settings import Settings
-from tests.conftest import create_project, make_event, own_topology
+from ga4clone.api.openapi import openapi_document
+from tests.conftest import base_settings, make_event, now_ms
+from tests.fuzz.conftest import PROFILE, REQUESTS_PER_OPERATION, LiveApp
+from tests.fuzz.contract import Contract
+from tests.fuzz.operations import Request
 
 pytestmark = [pytest.mark.integration, pytest.mark.fuzz]
 
-profile.register_profile(
-    "ci",
-    max_examples=2000,
-    deadline=None,
-    suppress_health_check=list(HealthCheck),
-    derandomize=True,
-    database=None,
-)
-profile.register_profile(
-    "dev",
-    max_examples=150,
-    deadline=None,
-    suppress_health_check=list(HealthCheck),
-    database=None,
-)
-profile.load_profile("ci" if os.environ.get("CI") == "true" else "dev")
-
-ROUTES = ["/events", "/collect", "/events/batch", "/collect/batch"]
-DOCUMENTED = {202, 400, 401, 403, 413, 415, 429}
+OPERATIONS = Contract(openapi_document(base_settings())).operations()
 
 
-class LiveApp:
-    """The app with a real publisher, entered once on a loop of its own."""
+def test_the_fuzzer_covers_every_operation_the_app_serves(live: LiveApp) -> None:
+    served = Contract(live.get("/openapi.json").json).operations()
 
-    def __init__(self, settings: Settings) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.project = create_project(settings)
-        self._conductor = falcon.testing.ASGIConductor(create_app(settings))
-        self.loop.run_until_complete(self._conductor.__aenter__())
-
-    def post(self, route: str, body: bytes, headers: dict[str, str]) -> Any:
-        return self.loop.run_until_complete(
-            self._conductor.simulate_post(route, body=body, headers=headers)
-        )
-
-    def close(self) -> None:
-        self.loop.run_until_complete(self._conductor.__aexit__(None, None, None))
-        self.loop.close()
-
-
-@pytest.fixture(scope="module")
-def live(migrated: Settings) -> Iterator[LiveApp]:
-    settings = own_topology(migrated, "fuzz", max_body_bytes=65_536)
-    app = LiveApp(settings)
-    yield app
-    app.close()
-    from tests.conftest import _delete_topology
-
-    _delete_topology(settings)
-
-
-# --- strategies ------------------------------------------------------------------
-
-scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=False)
-    | st.text(max_size=120)
-)
-json_values = st.recursive(
-    scalars,
-    lambda inner: (
-        st.lists(inner, max_size=4)
-        | st.dictionaries(st.text(max_size=45), inner, max_size=4)
-    ),
-    max_leaves=12,
-)
-
-
-def events(project: str) -> st.SearchStrategy[dict[str, Any]]:
-    """Events whose every field is sometimes right and sometimes anything."""
-    now = int(time.time() * 1000)
-    return st.fixed_dictionaries(
-        {
-            "projectId": st.just(project) | st.uuids().map(str) | json_values,
-            "eventName": st.from_regex(r"\A[A-Za-z][A-Za-z0-9_]{0,45}\Z") | json_values,
-            "timestamp": st.just(now) | st.integers() | json_values,
-            "clientId": st.text(max_size=300) | json_values,
-            "sessionId": st.text(max_size=300) | json_values,
-        },
-        optional={
-            "eventId": st.uuids().map(str) | json_values,
-            "path": st.text(max_size=3000),
-            "params": st.dictionaries(st.text(max_size=45), json_values, max_size=30)
-            | json_values,
-        },
-    )
-
-
-def bodies(project: str, batch: bool) -> st.SearchStrategy[bytes]:
-    shaped = st.lists(events(project), max_size=5) if batch else events(project)
-    as_json = (shaped | json_values).map(
-        lambda value: json.dumps(value, ensure_ascii=False).encode(
-            "utf-8", "surrogatepass"
-        )
-    )
-    return as_json | st.binary(max_size=300)
-
-
-header_sets = st.fixed_dictionaries(
-    {},
-    optional={
-        "Content-Type": st.sampled_from(
-            ["application/json", "text/plain;charset=UTF-8", "text/html", "", "x/y"]
-        ),
-        "Content-Encoding": st.sampled_from(["gzip", "identity", "br", "x"]),
-    },
-)
-
-
-# --- properties --------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("route", ROUTES)
-def test_generated_requests_never_get_a_5xx(live: LiveApp, route: str) -> None:
-    project = str(live.project.id)
-    keys = st.sampled_from([live.project.write_key, "ga4w_wrong", ""])
-
-    @given(body=bodies(project, route.endswith("batch")), headers=header_sets, key=keys)
-    def check(body: bytes, headers: dict[str, str], key: str) -> None:
-        if headers.get("Content-Encoding") == "gzip":
-            body = gzip.compress(body)
-        result = live.post(route, body, {**headers, "X-Api-Key": key})
-        assert result.status_code in DOCUMENTED, result.text
-        if result.status_code != 202:
-            assert result.json["error"]
-
-    check()
-
-
-# --- explicit cases -------------------------------------------------------------------
-
-
-def _explicit_bodies(project: str) -> dict[str, bytes]:
-    event = make_event(project)
-    deep = b"[" * 10_000 + b"]" * 10_000
-    return {
-        "malformed JSON": b'{"projectId": ',
-        "wrong types": json.dumps({**event, "timestamp": "now", "params": []}).encode(),
-        "huge string": json.dumps({**event, "clientId": "x" * 60_000}).encode(),
-        "deep nesting": b'{"params": ' + deep + b"}",
-        "invalid UTF-8": b'{"eventName": "\xff\xfe\xfd"}',
-        "NUL bytes": b'{"eventName": "page\x00view"}',
-        "escaped NUL": json.dumps({**event, "eventName": "page\u0000view"}).encode(),
-        "lone surrogate": b'{"eventName": "\\ud800"}',
-    }
+    assert set(served) == set(OPERATIONS)
 
 
 @pytest.mark.parametrize(
-    "case",
-    [
-        "malformed JSON",
-        "wrong types",
-        "huge string",
-        "deep nesting",
-        "invalid UTF-8",
-        "NUL bytes",
-        "escaped NUL",
-        "lone surrogate",
-    ],
+    ("path", "method"), OPERATIONS, ids=[f"{m.upper()} {p}" for p, m in OPERATIONS]
 )
-def test_hostile_bodies_get_a_clear_400(live: LiveApp, case: str) -> None:
-    body = _explicit_bodies(str(live.project.id))[case]
+def test_generated_requests_get_documented_answers(
+    live: LiveApp, path: str, method: str
+) -> None:
+    statuses: list[int] = []
 
-    result = live.post(
-        "/events",
-        body,
-        {"Content-Type": "application/json", "X-Api-Key": live.project.write_key},
+    @given(request=live.strategies.for_operation(path, method))
+    def check(request: Request) -> None:
+        result = live.send(request)
+        statuses.append(result.status_code)
+        if _known_failure(path, request, result.status_code):
+            return
+        assert result.status_code < 500, f"{request}\n-> {result.text[:500]}"
+        live.contract.check(path, method, result)
+
+    check()
+
+    assert len(statuses) >= REQUESTS_PER_OPERATION[PROFILE]
+    # A fuzzer whose requests all fail the guards never tests what is behind.
+    assert any(200 <= status < 300 for status in statuses), set(statuses)
+
+
+# --- failures found by fuzzing, reported and not yet fixed ----------------------------
+
+_OLD_DATE = re.compile(r"0\d{3}-\d{2}-\d{2}")
+
+
+def _known_failure(path: str, request: Request, status: int) -> bool:
+    """Whether an answer is one of the reported bugs, each pinned by a test."""
+    if "mp/collect" in path and status == 500:
+        body = _json_body(request, gunzip=True)
+        # TODO: mp/validation.py looks a consent value up in a frozenset, which
+        # raises TypeError for a list or an object: 500 on both MP routes.
+        # See test_an_mp_consent_of_the_wrong_type_is_not_a_500.
+        if _unhashable_consent(body):
+            return True
+        # TODO: mp/resource.py queues a lone surrogate (a valid JSON escape,
+        # not Unicode) and fails to serialize it: 500. Checking strings in
+        # mp/validation.py would fix it; see the "/mp/collect lone
+        # surrogate" case of test_hostile_bodies_get_a_clear_answer.
+        return path == "/mp/collect" and any(map(_lone_surrogate, _walk(body)))
+    if path.endswith(":runReport") and status == 503:
+        # TODO: a date before the year 1000 is bound as '999-12-31', which
+        # ClickHouse refuses, and any refusal is a 503 (reports/engines.py);
+        # see test_a_date_before_the_year_1000_is_a_400_not_a_503.
+        body = _json_body(request, gunzip=False)
+        return any(_OLD_DATE.fullmatch(s) for s in _walk(body))
+    return False
+
+
+def _json_body(request: Request, *, gunzip: bool) -> Any:
+    """A request's body decoded as the route would; None if it is not JSON."""
+    body = request.body
+    encoding = request.headers.get("Content-Encoding", "").strip().lower()
+    if gunzip and encoding in ("gzip", "x-gzip"):
+        try:
+            body = gzip.decompress(body)
+        except (OSError, EOFError, zlib.error):
+            return None
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _unhashable_consent(body: Any) -> bool:
+    consent = body.get("consent") if isinstance(body, dict) else None
+    if not isinstance(consent, dict):
+        return False
+    values = (consent.get(k) for k in ("ad_user_data", "ad_personalization"))
+    return any(isinstance(v, list | dict) for v in values)
+
+
+def _walk(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list):
+        for item in value:
+            yield from _walk(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from _walk(item)
+
+
+def _lone_surrogate(text: str) -> bool:
+    return any(0xD800 <= ord(ch) <= 0xDFFF for ch in text)
+
+
+# --- hostile bodies to every POST route -------------------------------------------
+
+_INGEST = ["/events", "/collect", "/events/batch", "/collect/batch"]
+_REPORTS = [
+    "/v1beta/properties/{property_id}:runReport",
+    "/v1beta/properties/{property_id}:runRealtimeReport",
+]
+POST_ROUTES = [*_INGEST, "/mp/collect", "/debug/mp/collect", *_REPORTS]
+_DEEP = "[" * 10_000 + "]" * 10_000
+_HUGE_NUMBER = "9" * 5000
+_BOMB = gzip.compress(b"\0" * 10_000_000)
+# The name each family's valid body holds, that the hostile cases spoil.
+_NAMES = {
+    "event": "page_view",
+    "batch": "page_view",
+    "mp": "page_view",
+    "report": "eventName",
+    "realtime": "eventName",
+}
+
+
+def _hostile(family: str, project: str) -> dict[str, tuple[bytes, dict[str, str]]]:
+    """Each case's body, and the headers it needs, for one family of routes."""
+
+    def named(inside: str) -> str:
+        """The family's valid body with ``inside`` in the middle of its name."""
+        name = _NAMES[family]
+        return _with(family, project, name[:2] + inside + name[2:])
+
+    valid = named("")
+    gzipped = {"Content-Encoding": "gzip"}
+    cases = {
+        "malformed JSON": valid[: len(valid) // 2],
+        "wrong types": _wrong_types(family, project),
+        "a JSON scalar": "17",
+        "huge string": _with(family, project, "x" * 40_000),
+        "deep nesting": valid.replace("{", '{"deep": ' + _DEEP + ", ", 1),
+        "escaped NUL": named("\\u0000"),
+        "lone surrogate": named("\\ud800"),
+        "huge number": _with(family, project, _NAMES[family], number=_HUGE_NUMBER),
+    }
+    found: dict[str, tuple[bytes, dict[str, str]]] = {
+        name: (text.encode(), {}) for name, text in cases.items()
+    }
+    odd = named("\udcff\udcfe").encode("utf-8", "surrogateescape")
+    found["invalid UTF-8"] = (odd, {})
+    found["NUL bytes"] = (named("\0").encode(), {})
+    found["gzip bomb"] = (_BOMB, gzipped)
+    found["gzip that is not"] = (valid.encode(), gzipped)
+    return found
+
+
+def _with(family: str, project: str, text: str, number: str | None = None) -> str:
+    """A body of the family with ``text`` (JSON string content) and ``number``.
+
+    The text goes where the API checks it: an event name, and for the
+    Measurement Protocol also the client id and a param value; the number
+    in a timestamp, a user property or a limit. The defaults make it valid.
+    """
+    if family in ("event", "batch"):
+        # 0.25 stands for the timestamp: no UUID holds a dot.
+        event = json.dumps(make_event(project, eventName="T", timestamp=0.25))
+        moment = number or str(now_ms())
+        event = event.replace('"T"', f'"{text}"').replace("0.25", moment)
+        return f"[{event}]" if family == "batch" else event
+    if family == "mp":
+        body = (
+            '{"client_id": "T", "user_properties": {"tier": {"value": N}}, '
+            '"events": [{"name": "page_view", "params": {"title": "T"}}, '
+            '{"name": "T"}]}'
+        )
+        return body.replace('"T"', f'"{text}"').replace("N", number or '"gold"')
+    ranges = (
+        ""
+        if family == "realtime"
+        else '"dateRanges": [{"startDate": "7daysAgo", "endDate": "today"}], '
+    )
+    return (
+        f'{{{ranges}"metrics": [{{"name": "eventCount"}}], "limit": {number or 10}, '
+        f'"dimensions": [{{"name": "{text}"}}]}}'
     )
 
+
+def _wrong_types(family: str, project: str) -> str:
+    if family in ("event", "batch"):
+        event = json.dumps(make_event(project, timestamp="now", params=[]))
+        return f"[{event}]" if family == "batch" else event
+    if family == "mp":
+        return '{"client_id": 5, "events": {"name": 1}}'
+    return '{"metrics": {"name": 1}, "limit": "ten", "dimensions": "eventName"}'
+
+
+def _family(route: str) -> str:
+    if route in _INGEST:
+        return "batch" if route.endswith("batch") else "event"
+    if "mp/collect" in route:
+        return "mp"
+    return "realtime" if "Realtime" in route else "report"
+
+
+CASES = list(_hostile("event", "00000000-0000-0000-0000-000000000000"))
+_INGEST_ANSWERS = dict.fromkeys(CASES, 400) | {"gzip bomb": 413}
+_REPORT_ANSWERS = dict.fromkeys(CASES, 400) | {"gzip that is not": 200}
+# The answer each case must get. /mp/collect answers a well-formed JSON object
+# 204 and drops what is invalid in it, as GA4 does (see mp/resource.py); its
+# debug twin answers 200 with the reasons. The reports take no
+# Content-Encoding: a gzip body is not JSON to them, and the header is ignored.
+_EXPECTED = {
+    "event": _INGEST_ANSWERS,
+    "batch": _INGEST_ANSWERS,
+    "mp": dict.fromkeys(CASES, 400)
+    | dict.fromkeys(
+        ["wrong types", "huge string", "escaped NUL", "lone surrogate"], 204
+    )
+    | {"gzip bomb": 413},
+    "debug": dict.fromkeys(CASES, 200),
+    "report": _REPORT_ANSWERS,
+    "realtime": _REPORT_ANSWERS,
+}
+
+
+def _hostile_params() -> list[Any]:
+    params = []
+    for route in POST_ROUTES:
+        for case in CASES:
+            marks = []
+            if route == "/mp/collect" and case == "lone surrogate":
+                # TODO: remove once mp/ refuses or drops lone surrogates.
+                marks.append(
+                    pytest.mark.xfail(
+                        strict=True,
+                        reason="known bug: a lone surrogate in a param value is "
+                        "queued, then fails to serialize: 500 (mp/resource.py)",
+                    )
+                )
+            params.append(pytest.param(route, case, marks=marks, id=f"{route} {case}"))
+    return params
+
+
+def test_the_hostile_cases_go_to_every_post_route_of_the_document() -> None:
+    assert set(POST_ROUTES) == {path for path, method in OPERATIONS if method == "post"}
+
+
+@pytest.mark.parametrize("route", POST_ROUTES)
+def test_the_body_the_hostile_cases_spoil_is_accepted(
+    live: LiveApp, route: str
+) -> None:
+    # Given the valid body of the route's family, sent as the hostile ones are
+    family = _family(route)
+    body = _with(family, str(live.project.id), _NAMES[family]).encode()
+
+    # When it is sent, then it passes: what the cases add is what fails them
+    result = live.send(_authorized(live, route, body, {}))
+
+    assert result.status_code in (200, 202, 204), result.text[:500]
+    if route.startswith("/debug"):
+        assert result.json["validationMessages"] == []
+
+
+@pytest.mark.parametrize(("route", "case"), _hostile_params())
+def test_hostile_bodies_get_a_clear_answer(
+    live: LiveApp, route: str, case: str
+) -> None:
+    # Given a request that would pass every guard but its body
+    project = str(live.project.id)
+    family = _family(route)
+    body, headers = _hostile(family, project)[case]
+    request = _authorized(live, route, body, headers)
+
+    # When it is sent
+    result = live.send(request)
+
+    # Then the answer is the expected one, documented, and says what is wrong
+    answers = _EXPECTED["debug" if route.startswith("/debug") else family]
+    expected = answers[case]
+    assert result.status_code == expected, result.text[:500]
+    live.contract.check(route, "post", result)
+    if route.startswith("/debug"):
+        assert result.json["validationMessages"]
+    elif expected >= 400:
+        error = result.json["error"]
+        assert error["message"] if family in ("report", "realtime") else error
+
+
+def _authorized(
+    live: LiveApp, route: str, body: bytes, headers: dict[str, str]
+) -> Request:
+    """A POST to ``route`` with the credentials and parameters it needs."""
+    headers = {"Content-Type": "application/json", **headers}
+    query = ""
+    if route in _INGEST:
+        headers["X-Api-Key"] = live.project.write_key
+    elif "mp/collect" in route:
+        web = live.streams["web"]
+        query = f"measurement_id={web.measurement_id}&api_secret={web.api_secret}"
+    else:
+        headers["Authorization"] = f"Bearer {live.project.secret_key}"
+        route = route.replace("{property_id}", str(live.project.id))
+    return Request("POST", route, query, headers, body)
+
+
+# --- the reported bugs, pinned -----------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known bug: clickhouse-driver binds date(999, 12, 31) as '999-12-31', "
+    "which ClickHouse refuses, and reports/engines.py answers any refusal 503",
+)
+def test_a_date_before_the_year_1000_is_a_400_not_a_503(live: LiveApp) -> None:
+    body = {
+        "dateRanges": [{"startDate": "0999-12-31", "endDate": "0999-12-31"}],
+        "metrics": [{"name": "eventCount"}],
+    }
+    request = _authorized(live, _REPORTS[0], json.dumps(body).encode(), {})
+
+    result = live.send(request)
+
     assert result.status_code == 400, result.text
-    assert result.json["error"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known bug: mp/validation.py _consent looks the value up in a "
+    "frozenset: TypeError (unhashable) for a list or an object, answered 500",
+)
+@pytest.mark.parametrize("route", ["/mp/collect", "/debug/mp/collect"])
+def test_an_mp_consent_of_the_wrong_type_is_not_a_500(
+    live: LiveApp, route: str
+) -> None:
+    body = b'{"client_id": "a", "events": [{"name": "e"}], "consent": '
+    body += b'{"ad_user_data": []}}'
+    request = _authorized(live, route, body, {})
+
+    result = live.send(request)
+
+    assert result.status_code < 500, result.text

@@ -4,8 +4,8 @@ Request schemas come from the models that validate them (:class:`Event`, and
 the reports' :class:`RunReportRequest` and :class:`RunRealtimeReportRequest`)
 through pydantic's JSON schema, so the document cannot drift from validation.
 The Measurement Protocol body is checked by hand-written code, so its schema
-is written here, from that code's limits. Limits that are settings (batch
-size, body size) are filled in from :class:`Settings`. Every status a route
+is written here, from that code's limits. A limit that is a setting (the
+batch size) is filled in from :class:`Settings`. Every status a route
 can answer is listed with the schema of its body; tests/api/test_openapi.py
 and tests/fuzz hold real answers against it.
 """
@@ -21,7 +21,7 @@ from pydantic.json_schema import models_json_schema
 from ga4clone import __version__
 from ga4clone.events import Device, Event
 from ga4clone.mp import validation as mp
-from ga4clone.reports.catalog import DIMENSIONS, METRICS, MetricType
+from ga4clone.reports.catalog import DATE_RANGE, DIMENSIONS, METRICS, MetricType
 from ga4clone.reports.request import RunRealtimeReportRequest, RunReportRequest
 from ga4clone.settings import Settings
 
@@ -64,17 +64,33 @@ _RETRY_AFTER = {
     "description": "Seconds to wait before retrying.",
     "schema": {"type": "string", "pattern": "^[0-9]+$"},
 }
-_INGEST_SECURITY: list[dict[str, list[str]]] = [{"headerKey": []}, {"queryKey": []}]
-_READ_SECURITY: list[dict[str, list[str]]] = [{"bearerKey": []}, {"headerKey": []}]
+_INGEST_SECURITY: list[dict[str, list[str]]] = [{"writeKey": []}, {"writeKeyQuery": []}]
+_READ_SECURITY: list[dict[str, list[str]]] = [{"secretBearer": []}, {"secretKey": []}]
 _SECURITY_SCHEMES = {
-    "headerKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"},
-    "queryKey": {"type": "apiKey", "in": "query", "name": "api_key"},
-    "bearerKey": {
+    "writeKey": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-Api-Key",
+        "description": "A project's write key (public, for SDKs).",
+    },
+    "writeKeyQuery": {
+        "type": "apiKey",
+        "in": "query",
+        "name": "api_key",
+        "description": "A project's write key, for sendBeacon, which sets no headers.",
+    },
+    "secretKey": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-Api-Key",
+        "description": "A project's secret key, which may read its reports.",
+    },
+    "secretBearer": {
         "type": "http",
         "scheme": "bearer",
-        "description": "A project's secret key, for the reports.",
+        "description": "A project's secret key, which may read its reports.",
     },
-    "mpSecret": {
+    "apiSecret": {
         "type": "apiKey",
         "in": "query",
         "name": "api_secret",
@@ -284,10 +300,8 @@ def _report_request_schemas() -> dict[str, Any]:
         ref_template=_REF,
     )
     schemas: dict[str, Any] = top["$defs"]
-    schemas["DimensionRef"]["properties"]["name"]["examples"] = [
-        *DIMENSIONS,
-        "dateRange",
-    ]
+    names = [*DIMENSIONS, DATE_RANGE]
+    schemas["DimensionRef"]["properties"]["name"]["examples"] = names
     schemas["MetricRef"]["properties"]["name"]["examples"] = list(METRICS)
     return schemas
 
@@ -301,9 +315,9 @@ def _report_response_schemas() -> dict[str, Any]:
         }
     )
     metric_type = {"enum": [t.value for t in MetricType]}
-    rows = {"type": "array", "items": _ref("ReportRow")}
     return {
         "ReportRow": row,
+        "ReportRows": {"type": "array", "items": _ref("ReportRow")},
         "RunReportResponse": _report_response("analyticsData#runReport", metric_type),
         "RunRealtimeReportResponse": _report_response(
             "analyticsData#runRealtimeReport", metric_type
@@ -321,7 +335,6 @@ def _report_response_schemas() -> dict[str, Any]:
                 )
             }
         ),
-        "ReportRows": rows,
     }
 
 
@@ -435,7 +448,7 @@ def _mp_paths() -> dict[str, Any]:
         "/mp/collect": {
             "post": {
                 "summary": "GA4 Measurement Protocol: send events of a stream.",
-                "security": [{"mpSecret": []}],
+                "security": [{"apiSecret": []}],
                 "parameters": stream,
                 "requestBody": _body(_ref("MpRequest"), required=True),
                 "responses": collect,
