@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import re
-import zlib
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -50,8 +47,6 @@ def test_generated_requests_get_documented_answers(
     def check(request: Request) -> None:
         result = live.send(request)
         statuses.append(result.status_code)
-        if _known_failure(path, request, result.status_code):
-            return
         assert result.status_code < 500, f"{request}\n-> {result.text[:500]}"
         live.contract.check(path, method, result)
 
@@ -60,73 +55,6 @@ def test_generated_requests_get_documented_answers(
     assert len(statuses) >= REQUESTS_PER_OPERATION[PROFILE]
     # A fuzzer whose requests all fail the guards never tests what is behind.
     assert any(200 <= status < 300 for status in statuses), set(statuses)
-
-
-# --- failures found by fuzzing, reported and not yet fixed ----------------------------
-
-_OLD_DATE = re.compile(r"0\d{3}-\d{2}-\d{2}")
-
-
-def _known_failure(path: str, request: Request, status: int) -> bool:
-    """Whether an answer is one of the reported bugs, each pinned by a test."""
-    if "mp/collect" in path and status == 500:
-        body = _json_body(request, gunzip=True)
-        # TODO: mp/validation.py looks a consent value up in a frozenset, which
-        # raises TypeError for a list or an object: 500 on both MP routes.
-        # See test_an_mp_consent_of_the_wrong_type_is_not_a_500.
-        if _unhashable_consent(body):
-            return True
-        # TODO: mp/resource.py queues a lone surrogate (a valid JSON escape,
-        # not Unicode) and fails to serialize it: 500. Checking strings in
-        # mp/validation.py would fix it; see the "/mp/collect lone
-        # surrogate" case of test_hostile_bodies_get_a_clear_answer.
-        return path == "/mp/collect" and any(map(_lone_surrogate, _walk(body)))
-    if path.endswith(":runReport") and status == 503:
-        # TODO: a date before the year 1000 is bound as '999-12-31', which
-        # ClickHouse refuses, and any refusal is a 503 (reports/engines.py);
-        # see test_a_date_before_the_year_1000_is_a_400_not_a_503.
-        body = _json_body(request, gunzip=False)
-        return any(_OLD_DATE.fullmatch(s) for s in _walk(body))
-    return False
-
-
-def _json_body(request: Request, *, gunzip: bool) -> Any:
-    """A request's body decoded as the route would; None if it is not JSON."""
-    body = request.body
-    encoding = request.headers.get("Content-Encoding", "").strip().lower()
-    if gunzip and encoding in ("gzip", "x-gzip"):
-        try:
-            body = gzip.decompress(body)
-        except (OSError, EOFError, zlib.error):
-            return None
-    try:
-        return json.loads(body)
-    except (ValueError, RecursionError):
-        return None
-
-
-def _unhashable_consent(body: Any) -> bool:
-    consent = body.get("consent") if isinstance(body, dict) else None
-    if not isinstance(consent, dict):
-        return False
-    values = (consent.get(k) for k in ("ad_user_data", "ad_personalization"))
-    return any(isinstance(v, list | dict) for v in values)
-
-
-def _walk(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, list):
-        for item in value:
-            yield from _walk(item)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield key
-            yield from _walk(item)
-
-
-def _lone_surrogate(text: str) -> bool:
-    return any(0xD800 <= ord(ch) <= 0xDFFF for ch in text)
 
 
 # --- hostile bodies to every POST route -------------------------------------------
@@ -240,9 +168,7 @@ _EXPECTED = {
     "event": _INGEST_ANSWERS,
     "batch": _INGEST_ANSWERS,
     "mp": dict.fromkeys(CASES, 400)
-    | dict.fromkeys(
-        ["wrong types", "huge string", "escaped NUL", "lone surrogate"], 204
-    )
+    | dict.fromkeys(["wrong types", "huge string", "escaped NUL"], 204)
     | {"gzip bomb": 413},
     "debug": dict.fromkeys(CASES, 200),
     "report": _REPORT_ANSWERS,
@@ -251,21 +177,11 @@ _EXPECTED = {
 
 
 def _hostile_params() -> list[Any]:
-    params = []
-    for route in POST_ROUTES:
-        for case in CASES:
-            marks = []
-            if route == "/mp/collect" and case == "lone surrogate":
-                # TODO: remove once mp/ refuses or drops lone surrogates.
-                marks.append(
-                    pytest.mark.xfail(
-                        strict=True,
-                        reason="known bug: a lone surrogate in a param value is "
-                        "queued, then fails to serialize: 500 (mp/resource.py)",
-                    )
-                )
-            params.append(pytest.param(route, case, marks=marks, id=f"{route} {case}"))
-    return params
+    return [
+        pytest.param(route, case, id=f"{route} {case}")
+        for route in POST_ROUTES
+        for case in CASES
+    ]
 
 
 def test_the_hostile_cases_go_to_every_post_route_of_the_document() -> None:
@@ -330,14 +246,9 @@ def _authorized(
     return Request("POST", route, query, headers, body)
 
 
-# --- the reported bugs, pinned -----------------------------------------------------
+# --- bugs fuzzing found, kept fixed ------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: clickhouse-driver binds date(999, 12, 31) as '999-12-31', "
-    "which ClickHouse refuses, and reports/engines.py answers any refusal 503",
-)
 def test_a_date_before_the_year_1000_is_a_400_not_a_503(live: LiveApp) -> None:
     body = {
         "dateRanges": [{"startDate": "0999-12-31", "endDate": "0999-12-31"}],
@@ -350,11 +261,6 @@ def test_a_date_before_the_year_1000_is_a_400_not_a_503(live: LiveApp) -> None:
     assert result.status_code == 400, result.text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: mp/validation.py _consent looks the value up in a "
-    "frozenset: TypeError (unhashable) for a list or an object, answered 500",
-)
 @pytest.mark.parametrize("route", ["/mp/collect", "/debug/mp/collect"])
 def test_an_mp_consent_of_the_wrong_type_is_not_a_500(
     live: LiveApp, route: str

@@ -420,3 +420,25 @@ def test_a_name_starting_with_an_underscore_is_name_invalid() -> None:
         ("events[0].name", "NAME_INVALID"),
         ("events[1].params._x", "NAME_INVALID"),
     ]
+
+
+@pytest.mark.parametrize("escape", [r"\ud800", r"\udfff", r"a\ud83d"])
+def test_a_lone_surrogate_anywhere_makes_the_body_invalid(escape: str) -> None:
+    raw = '{"client_id": "1", "events": [{"name": "e", "params": {"t": "%s"}}]}'
+
+    with pytest.raises(v.BodyInvalid, match="lone surrogate"):
+        v.parse((raw % escape).encode())
+
+
+def test_a_surrogate_pair_is_text() -> None:
+    raw = rb'{"client_id": "1", "events": [{"name": "e", "params": {"t": '
+    raw += rb'"\ud83d\ude00"}}]}'
+
+    assert v.parse(raw)["events"][0]["params"]["t"] == "\U0001f600"
+
+
+@pytest.mark.parametrize("value", [[], {}, 1, True])
+def test_a_consent_that_is_not_a_string_is_value_invalid(value: Any) -> None:
+    checked = check(web({"name": "e"}, consent={"ad_user_data": value}))
+
+    assert codes(checked) == [("consent.ad_user_data", "VALUE_INVALID")]

@@ -368,3 +368,13 @@ def test_an_unreachable_clickhouse_is_503_and_logged_without_the_query(
     [record] = [r for r in caplog.records if r.name == "ga4clone.reports.engines"]
     assert record.levelno == logging.WARNING
     assert "SELECT" not in record.getMessage()
+
+
+@pytest.mark.parametrize("date", ["0999-12-31", "1969-12-31", "2106-01-01"])
+def test_a_date_outside_the_stored_days_is_invalid(date: str) -> None:
+    client = make_client(_NoEngine())
+
+    result = _post(client, _body(dateRanges=[{"startDate": date, "endDate": date}]))
+
+    assert result.status_code == 400
+    assert "dateRanges[0].startDate" in result.json["error"]["message"]

@@ -77,9 +77,30 @@ class _Object(dict[str, Any]):
 
 
 def _pairs(pairs: list[tuple[str, Any]]) -> _Object:
+    for key, value in pairs:
+        _require_unicode(key)
+        if isinstance(value, str):
+            _require_unicode(value)
+        elif isinstance(value, list):
+            for item in value:
+                if isinstance(item, str):
+                    _require_unicode(item)
     obj = _Object(pairs)
     obj.duplicates = [k for k, n in Counter(k for k, _ in pairs).items() if n > 1]
     return obj
+
+
+def _require_unicode(text: str) -> None:
+    """Refuse a string holding a lone surrogate (an escape like ``\\ud800``).
+
+    JSON's grammar admits one, but it is no Unicode text (RFC 8259, section
+    8.2): it could be neither queued as UTF-8 nor stored.
+    """
+    if not text.isascii():
+        try:
+            text.encode()
+        except UnicodeEncodeError as exc:
+            raise ValueError("a string holds a lone surrogate") from exc
 
 
 def _no_constants(name: str) -> Any:
@@ -91,7 +112,7 @@ def parse(body: bytes) -> dict[str, Any]:
     try:
         value = json.loads(body, object_pairs_hook=_pairs, parse_constant=_no_constants)
     except (ValueError, RecursionError) as exc:
-        raise BodyInvalid("the body is not JSON") from exc
+        raise BodyInvalid(f"the body is not JSON: {exc}") from exc
     if not isinstance(value, dict):
         raise BodyInvalid("the body is not a JSON object")
     return value
@@ -408,7 +429,9 @@ def _consent(raw: Any) -> Consent:
         raise _Invalid("consent", "consent must be an object", VALUE_INVALID)
     for name in ("ad_user_data", "ad_personalization"):
         value = raw.get(name)
-        if value is not None and value not in _CONSENT_VALUES:
+        if value is not None and (
+            not isinstance(value, str) or value not in _CONSENT_VALUES
+        ):
             raise _Invalid(
                 f"consent.{name}", "consent must be GRANTED or DENIED", VALUE_INVALID
             )

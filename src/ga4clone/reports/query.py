@@ -38,6 +38,11 @@ MAX_FILTER_DEPTH = 16
 DEFAULT_LIMIT = 10_000
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# The days ClickHouse's Date column holds on every supported server (18.16
+# ends in 2105; later servers in 2149): a date outside them is refused, not
+# sent (the driver would write year 999 as '999-12-31', which servers refuse).
+FIRST_DATE = dt.date(1970, 1, 1)
+LAST_DATE = dt.date(2105, 12, 31)
 _DAYS_AGO = re.compile(r"^(\d{1,5})daysAgo$")
 _OPERATORS = {
     "EQUAL": "=",
@@ -165,6 +170,15 @@ def compile_realtime(
 
 def parse_date(value: str, path: str, today: dt.date) -> dt.date:
     """A GA4 date: YYYY-MM-DD, ``today``, ``yesterday`` or ``NdaysAgo``."""
+    date = _date(value, path, today)
+    if not FIRST_DATE <= date <= LAST_DATE:
+        raise InvalidArgument(
+            path, f"must be between {FIRST_DATE} and {LAST_DATE}, the days stored"
+        )
+    return date
+
+
+def _date(value: str, path: str, today: dt.date) -> dt.date:
     if value == "today":
         return today
     if value == "yesterday":
