@@ -113,6 +113,23 @@ def _stop(process: Process) -> list[dict[str, Any]]:
     return _lines(process.output())
 
 
+def _post_event_and_report(
+    base: str, created: Any
+) -> tuple[httpx.Response, httpx.Response]:
+    """Post one event with the write key and run a report with the secret key."""
+    posted = httpx.post(
+        f"{base}/events",
+        json=make_event(created.id),
+        headers={"X-Api-Key": created.write_key},
+    )
+    report = httpx.post(
+        f"{base}/v1beta/properties/{created.id}:runReport",
+        json=_REPORT,
+        headers={"Authorization": f"Bearer {created.secret_key}"},
+    )
+    return posted, report
+
+
 def _no_password_in(lines: list[dict[str, Any]]) -> None:
     text = json.dumps(lines)
     for name, password in _PASSWORDS.items():
@@ -128,16 +145,7 @@ def test_api_at_debug_logs_debug_lines_and_no_password_when_logins_fail(
 
     # when requests need the broker and ClickHouse,
     try:
-        posted = httpx.post(
-            f"{base}/events",
-            json=make_event(created.id),
-            headers={"X-Api-Key": created.write_key},
-        )
-        report = httpx.post(
-            f"{base}/v1beta/properties/{created.id}:runReport",
-            json=_REPORT,
-            headers={"Authorization": f"Bearer {created.secret_key}"},
-        )
+        posted, report = _post_event_and_report(base, created)
     finally:
         lines = _stop(api)
 
@@ -160,16 +168,7 @@ def test_api_at_warning_logs_nothing_below_and_no_password_without_postgres(
 
     # when requests need a key checked,
     try:
-        posted = httpx.post(
-            f"{base}/events",
-            json=make_event(created.id),
-            headers={"X-Api-Key": created.write_key},
-        )
-        report = httpx.post(
-            f"{base}/v1beta/properties/{created.id}:runReport",
-            json=_REPORT,
-            headers={"Authorization": f"Bearer {created.secret_key}"},
-        )
+        posted, report = _post_event_and_report(base, created)
     finally:
         lines = _stop(api)
 
