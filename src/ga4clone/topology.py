@@ -30,7 +30,8 @@ ERROR_HEADER = "x-ga4clone-error"
 # From 3.12 on every classic queue keeps its messages on disk, as lazy ones did;
 # x-queue-mode is ignored from then on, and refused by 4.3.
 LAZY_UNTIL = (3, 12)
-_NOT_FOUND = 404
+# The reply code of a passive declare of a missing queue (AMQP 0-9-1).
+NOT_FOUND = 404
 _VERSION = re.compile(r"(\d+)\.(\d+)")
 
 
@@ -175,7 +176,7 @@ def queue_exists(connection: Any, queue: str) -> bool:
     try:
         probe.queue_declare(queue, passive=True)
     except pika.exceptions.ChannelClosedByBroker as exc:
-        if exc.reply_code == _NOT_FOUND:
+        if exc.reply_code == NOT_FOUND:
             return False
         raise
     probe.close()

@@ -33,14 +33,19 @@ from ga4clone.errors import BrokerUnavailable, PublishNotConfirmed
 from ga4clone.settings import Settings
 from ga4clone.telemetry.metrics import observe_publish
 from ga4clone.telemetry.tracing import active_tracer, inject, span
-from ga4clone.topology import ROUTING_KEY, Topology, broker_version, declarations
+from ga4clone.topology import (
+    NOT_FOUND,
+    ROUTING_KEY,
+    Topology,
+    broker_version,
+    declarations,
+)
 
 log = logging.getLogger(__name__)
 
 _DECLARE_TIMEOUT_S = 10.0
 _RECONNECT_MIN_S = 0.5
 _RECONNECT_MAX_S = 10.0
-_NOT_FOUND = 404
 
 
 def _with_callback(
@@ -299,7 +304,7 @@ class Publisher:
                 return
             if (
                 isinstance(reason, pika.exceptions.ChannelClosedByBroker)
-                and reason.reply_code == _NOT_FOUND
+                and reason.reply_code == NOT_FOUND
             ):
                 answer.set_result(False)
             else:
